@@ -17,10 +17,11 @@ fi
 stamp_src=$(cat pyproject.toml tools/constraints.txt tools/setup.sh | sha256sum | cut -c1-16)
 if [ ! -x .venv/bin/python ]; then "$py" -m venv .venv; fi
 if [ "$(cat .venv/.bert_lit_stamp 2>/dev/null)" != "$stamp_src" ]; then
-  echo "setup: installing into .venv (CPU torch from tools/constraints.txt)"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c tools/constraints.txt torch
-  .venv/bin/python -m pip install -q -c tools/constraints.txt -e ".[dev]"
+  echo "setup: installing into .venv (CPU torch from tools/constraints.txt; log in .venv/setup.log)"
+  { .venv/bin/python -m pip install --upgrade pip &&
+    .venv/bin/python -m pip install -c tools/constraints.txt torch &&
+    .venv/bin/python -m pip install -c tools/constraints.txt -e ".[dev]"; } > .venv/setup.log 2>&1 \
+    || { tail -n 30 .venv/setup.log; echo "setup: pip failed (full log: .venv/setup.log)"; exit 1; }
   echo "$stamp_src" > .venv/.bert_lit_stamp
 fi
 
