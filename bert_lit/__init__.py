@@ -4,14 +4,20 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #ab26dd9d
+# %% ../nbs/index.ipynb #8c6a8cb4
 import importlib
 
 # public name -> module that defines it (chapters add their names here)
 _exports = {
     "BertTokenizer": "tokenizer",
+    "train_wordpiece": "tokenizer",
     "BertConfig": "encoder",
+    "BertPreTrainedModel": "encoder",
     "BertModel": "encoder",
+    "mean_pool": "pretrained",
+    "sentence_embeddings": "pretrained",
+    "BertForPreTraining": "pretraining",
+    "BertForMaskedLM": "pretraining",
 }
 
 def __getattr__(name):

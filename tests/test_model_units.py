@@ -1,0 +1,517 @@
+"""Unit tests of chapters 2-5: embeddings, attention, multi-head attention, encoder and BertModel.
+
+Parity of the full pretrained model with transformers is in test_pretrained.py (chapter 6); here: the three attention
+implementations agree, the batched multi-head form equals per-head computation, config round trips, bad input,
+padding invariance, parameter counts, checkpoint names, and a small random-weight parity check against transformers.
+"""
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+
+from bert_lit.attention import attention_loop, attention_matrix, attention_sdpa, padding_mask_bias
+from bert_lit.embeddings import BertEmbeddings
+from bert_lit.encoder import (ACT2FN, BertConfig, BertEncoder, BertIntermediate, BertLayer, BertModel,
+                              BertModelOutput, BertOutput, BertPooler, BertPreTrainedModel, gelu)
+from bert_lit.multihead import BertAttention, BertSelfAttention, BertSelfOutput, merge_heads, split_heads
+
+SMALL = dict(vocab_size=50, hidden_size=24, num_hidden_layers=2, num_attention_heads=4, intermediate_size=40,
+             max_position_embeddings=20, type_vocab_size=2)
+
+
+def small_config(**kw):
+    return BertConfig(**{**SMALL, **kw})
+
+
+def random_mask(g, B, T, min_len=1):
+    "(B, T) long mask: ones for a random length in [min_len, T] per row, then zeros."
+    lengths = torch.randint(min_len, T + 1, (B,), generator=g)
+    return (torch.arange(T)[None] < lengths[:, None]).long()
+
+
+# ---------------------------------------------------------------- attention: three implementations agree
+
+# fp32 tolerance: 1e-6 absolute plus 1e-6 relative. Outputs are averages of N(0, 1) values and reach |4| and more;
+# there one fp32 ulp is 4.8e-7, and the loop, the matrix form and the fused kernel sum in different orders, so they
+# can differ by 2-3 ulps (1.2e-6 was seen once in 3,000 random cases) although each is within 1e-6 of the exact
+# (float64) result. The float64 test below is 1e-12 absolute.
+FP32 = dict(atol=1e-6, rtol=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(B=st.integers(1, 3), H=st.integers(1, 4), Tq=st.integers(1, 17), Tk=st.integers(1, 17), d=st.integers(1, 40),
+       dv=st.integers(1, 24), masked=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_three_attention_implementations_agree_fp32(B, H, Tq, Tk, d, dv, masked, seed):
+    g = torch.Generator().manual_seed(seed)
+    q, k = torch.randn(B, H, Tq, d, generator=g), torch.randn(B, H, Tk, d, generator=g)
+    v = torch.randn(B, H, Tk, dv, generator=g)
+    mask = random_mask(g, B, Tk)
+    bias = padding_mask_bias(mask)[:, None] if masked else None                        # (B, 1, 1, Tk)
+    exact = attention_loop(q.double(), k.double(), v.double(),
+                           padding_mask_bias(mask, torch.float64)[:, None] if masked else None)
+    o_loop = attention_loop(q, k, v, bias)
+    o_matrix, probs = attention_matrix(q, k, v, bias)
+    o_sdpa = attention_sdpa(q, k, v, bias)
+    torch.testing.assert_close(o_matrix, o_loop, **FP32)
+    torch.testing.assert_close(o_sdpa, o_loop, **FP32)
+    for o in (o_loop, o_matrix, o_sdpa):
+        torch.testing.assert_close(o.double(), exact, **FP32)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(B, H, Tq))
+    if masked:
+        assert (probs.masked_select(bias.expand_as(probs) < 0) == 0).all()          # padded keys: weight exactly 0
+
+
+def test_three_attention_implementations_agree_fp64_and_3d():
+    g = torch.Generator().manual_seed(0)
+    for B, T, d in [(1, 1, 1), (2, 9, 5), (4, 33, 64)]:
+        q, k, v = torch.randn(3, B, T, d, generator=g, dtype=torch.float64)
+        for bias in (None, padding_mask_bias(random_mask(g, B, T), torch.float64)):      # (B, 1, T) on 3-D inputs
+            ref = attention_loop(q, k, v, bias)
+            torch.testing.assert_close(attention_matrix(q, k, v, bias)[0], ref, atol=1e-12, rtol=0)
+            torch.testing.assert_close(attention_sdpa(q, k, v, bias), ref, atol=1e-12, rtol=0)
+
+
+def test_attention_matches_formula_independently():
+    g = torch.Generator().manual_seed(1)
+    q, k, v = torch.randn(3, 5, 7, generator=g, dtype=torch.float64)
+    w = torch.exp(q @ k.T / math.sqrt(7))
+    torch.testing.assert_close(attention_loop(q, k, v), (w / w.sum(-1, keepdim=True)) @ v)
+
+
+def test_padding_is_exactly_invisible_to_real_keys():
+    g = torch.Generator().manual_seed(2)
+    q, k, v = torch.randn(3, 1, 6, 8, generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0]])
+    for f in (attention_loop, lambda *a: attention_matrix(*a)[0], attention_sdpa):
+        padded = f(q, k, v, padding_mask_bias(mask))
+        short = f(q, k[:, :3], v[:, :3])
+        torch.testing.assert_close(padded, short, atol=1e-6, rtol=0)
+
+
+def test_fully_padded_row_is_finite():
+    q, k, v = torch.randn(3, 2, 4, 8)
+    bias = padding_mask_bias(torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]]))
+    for out in (attention_loop(q, k, v, bias), attention_matrix(q, k, v, bias)[0], attention_sdpa(q, k, v, bias)):
+        assert torch.isfinite(out).all()
+
+
+def test_padding_mask_bias_values_dtypes_and_bool():
+    m = torch.tensor([[1, 0, 1], [1, 1, 1]])
+    for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        b = padding_mask_bias(m, dtype)
+        assert b.shape == (2, 1, 3) and b.dtype == dtype
+        assert b[0, 0, 1] == torch.finfo(dtype).min and (b[0, 0, [0, 2]] == 0).all() and (b[1] == 0).all()
+        assert torch.equal(padding_mask_bias(m.bool(), dtype), b)
+        assert torch.equal(padding_mask_bias(m.float(), dtype), b)
+
+
+def test_attention_dropout_only_when_asked():
+    q, k, v = torch.randn(3, 2, 3, 16, 8)
+    torch.manual_seed(0)
+    out, probs = attention_matrix(q, k, v, dropout_p=0.5)
+    assert not torch.allclose(out, attention_matrix(q, k, v)[0])
+    torch.testing.assert_close(probs, attention_matrix(q, k, v)[1])                  # probs before dropout
+    assert not torch.allclose(attention_sdpa(q, k, v, dropout_p=0.5), attention_sdpa(q, k, v))
+
+
+# ---------------------------------------------------------------- multi-head attention
+
+def per_head_reference(sa, wo, X, bias=None):
+    "Concat(head_1..head_H) W^O, one head at a time, with the loop form of attention."
+    H = sa.num_attention_heads
+    d = X.shape[-1] // H
+    heads = []
+    for h in range(H):
+        r = slice(h * d, (h + 1) * d)
+        q, k, v = (F.linear(X, m.weight[r], m.bias[r]) for m in (sa.query, sa.key, sa.value))
+        heads.append(attention_loop(q, k, v, None if bias is None else bias[:, 0]))
+    return F.linear(torch.cat(heads, -1), wo.weight, wo.bias)
+
+
+@settings(max_examples=40, deadline=None)
+@given(B=st.integers(1, 3), T=st.integers(1, 12), H=st.sampled_from([1, 2, 3, 4, 6]), d=st.integers(1, 8),
+       masked=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_batched_multihead_equals_per_head(B, T, H, d, masked, seed):
+    torch.manual_seed(seed)
+    cfg = small_config(hidden_size=H * d, num_attention_heads=H)
+    attn = BertAttention(cfg).eval()
+    X = torch.randn(B, T, H * d)
+    g = torch.Generator().manual_seed(seed)
+    bias = padding_mask_bias(random_mask(g, B, T))[:, None] if masked else None
+    ref = per_head_reference(attn.self, attn.output.dense, X, bias)
+    with torch.no_grad():
+        for output_attentions in (False, True):
+            context, probs = attn.self(X, bias, output_attentions)
+            assert context.shape == (B, T, H * d)
+            assert (probs is None) != output_attentions
+            torch.testing.assert_close(attn.output.dense(context), ref, **FP32)
+        out, probs = attn(X, bias, True)
+        assert probs.shape == (B, H, T, T)
+        torch.testing.assert_close(out, attn.output.LayerNorm(X + ref), atol=2e-5, rtol=0)
+
+
+def test_split_merge_heads():
+    x = torch.randn(2, 5, 12)
+    for H in (1, 2, 3, 4, 6, 12):
+        s = split_heads(x, H)
+        assert s.shape == (2, H, 5, 12 // H)
+        assert torch.equal(merge_heads(s), x)
+        for h in range(H):
+            assert torch.equal(s[:, h], x[..., h * (12 // H):(h + 1) * (12 // H)])
+
+
+def test_self_attention_rejects_indivisible_heads():
+    cfg = type("C", (), dict(hidden_size=10, num_attention_heads=4, attention_probs_dropout_prob=0.0))()
+    with pytest.raises(ValueError, match="not a multiple of num_attention_heads"):
+        BertSelfAttention(cfg)
+
+
+# ---------------------------------------------------------------- config
+
+def minilm_dir():
+    from bert_lit.data import minilm_checkpoint
+    return Path(minilm_checkpoint())
+
+
+def test_config_defaults_are_bert_base():
+    c = BertConfig()
+    assert (c.vocab_size, c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == \
+        (30522, 768, 12, 12, 3072)
+    assert (c.hidden_act, c.max_position_embeddings, c.type_vocab_size, c.layer_norm_eps, c.model_type) == \
+        ("gelu", 512, 2, 1e-12, "bert")
+
+
+def test_config_round_trip(tmp_path):
+    for c in (BertConfig(), small_config(hidden_act="relu", extra={"architectures": ["BertModel"], "foo": 1})):
+        assert BertConfig.from_dict(c.to_dict()) == c
+        c.to_json_file(tmp_path / "config.json")
+        assert BertConfig.from_json_file(tmp_path / "config.json") == c
+        assert json.loads((tmp_path / "config.json").read_text()) == c.to_dict()
+
+
+def test_config_reads_real_config_json_and_keeps_unknown_keys(tmp_path):
+    src = minilm_dir() / "config.json"
+    c = BertConfig.from_json_file(src)
+    assert (c.hidden_size, c.num_hidden_layers, c.intermediate_size) == (384, 6, 1536)
+    assert c.extra["architectures"] == ["BertModel"] and "transformers_version" in c.extra
+    c.to_json_file(tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text()) == json.loads(src.read_text())
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(hidden_size=100, num_attention_heads=12), "not a multiple of num_attention_heads"),
+    (dict(hidden_act="swish"), "hidden_act='swish' is not supported"),
+    (dict(model_type="roberta"), "not BERT"),
+    (dict(num_hidden_layers=0), "num_hidden_layers=0: must be a positive integer"),
+    (dict(vocab_size=-5), "vocab_size"),
+    (dict(pad_token_id=50), "pad_token_id=50"),
+    (dict(extra={"position_embedding_type": "relative_key"}), "position_embedding_type"),
+])
+def test_config_rejects_non_bert(kw, match):
+    with pytest.raises(ValueError, match=match):
+        small_config(**kw)
+
+
+def test_config_json_of_another_model_type_is_refused(tmp_path):
+    d = json.loads((minilm_dir() / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**d, "model_type": "distilbert"}))
+    with pytest.raises(ValueError, match="model_type='distilbert'"):
+        BertConfig.from_json_file(tmp_path / "config.json")
+
+
+def test_model_requires_a_bert_config():
+    with pytest.raises(TypeError, match="BertConfig"):
+        BertModel(dict(SMALL))
+
+
+# ---------------------------------------------------------------- activations
+
+def test_gelu_exact_and_activation_table():
+    x = torch.linspace(-6, 6, 1001, dtype=torch.float64)
+    phi = 0.5 * (1 + torch.erf(x / math.sqrt(2)))
+    torch.testing.assert_close(gelu(x), x * phi)
+    torch.testing.assert_close(ACT2FN["gelu"](x), x * phi)
+    tanh = 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    torch.testing.assert_close(ACT2FN["gelu_new"](x), tanh)
+    torch.testing.assert_close(ACT2FN["gelu_pytorch_tanh"](x), tanh)
+    torch.testing.assert_close(ACT2FN["relu"](x), x.clamp_min(0))
+    assert (gelu(x) - tanh).abs().max() > 1e-4                                       # exact != approximation
+
+
+# ---------------------------------------------------------------- BertModel: structure and behaviour
+
+def expected_state_dict_names(L, pooler=True):
+    names = [f"embeddings.{t}.weight" for t in ("word_embeddings", "position_embeddings", "token_type_embeddings")]
+    names += ["embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias"]
+    for i in range(L):
+        p = f"encoder.layer.{i}."
+        for m in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                  "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm"):
+            names += [p + m + ".weight", p + m + ".bias"]
+    if pooler:
+        names += ["pooler.dense.weight", "pooler.dense.bias"]
+    return set(names)
+
+
+def test_state_dict_names_follow_the_checkpoint_layout():
+    assert set(BertModel(small_config()).state_dict()) == expected_state_dict_names(2)
+    assert set(BertModel(small_config(), add_pooling_layer=False).state_dict()) == expected_state_dict_names(2, False)
+
+
+def test_real_checkpoint_loads_strictly():
+    from safetensors.torch import load_file
+    d = minilm_dir()
+    weights = load_file(d / "model.safetensors")
+    assert "embeddings.position_ids" in weights                                      # stored, and dropped on load
+    model = BertModel(BertConfig.from_json_file(d / "config.json"))
+    model.load_state_dict(weights, strict=True)
+    assert torch.equal(model.encoder.layer[5].output.dense.weight, weights["encoder.layer.5.output.dense.weight"])
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        model.load_state_dict({**weights, "embeddings.nonsense": torch.zeros(1)}, strict=True)
+
+
+def test_init_weights_follow_bert():
+    torch.manual_seed(0)
+    model = BertModel(small_config(hidden_size=64, intermediate_size=256, vocab_size=2000, initializer_range=0.05))
+    for name, p in model.named_parameters():
+        if "LayerNorm.weight" in name:
+            assert (p == 1).all(), name
+        elif name.endswith("bias"):
+            assert (p == 0).all(), name
+        else:
+            w = p[1:] if name == "embeddings.word_embeddings.weight" else p
+            assert abs(w.std().item() - 0.05) < 0.05 * 0.2 and abs(w.mean().item()) < 0.01, name
+    assert (model.embeddings.word_embeddings.weight[0] == 0).all()
+    assert model.base_model_prefix == "bert" and model.config_class is BertConfig
+
+
+def test_outputs_shapes_and_contents():
+    torch.manual_seed(0)
+    cfg = small_config()
+    model = BertModel(cfg).eval()
+    ids = torch.randint(1, 50, (3, 9))
+    mask = random_mask(torch.Generator().manual_seed(0), 3, 9, min_len=2)
+    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True, output_attentions=True)
+    assert isinstance(out, BertModelOutput)
+    assert out.last_hidden_state.shape == (3, 9, 24) and out.pooler_output.shape == (3, 24)
+    assert len(out.hidden_states) == 3 and len(out.attentions) == 2
+    assert out.hidden_states[-1] is out.last_hidden_state
+    torch.testing.assert_close(out.hidden_states[0], model.embeddings(ids))
+    for a in out.attentions:
+        assert a.shape == (3, 4, 9, 9)
+        torch.testing.assert_close(a.sum(-1), torch.ones(3, 4, 9))
+        assert (a * (1 - mask[:, None, None, :]) == 0).all()
+    plain = model(ids, mask)
+    assert plain.hidden_states is None and plain.attentions is None
+    assert BertModel(cfg, add_pooling_layer=False)(ids).pooler_output is None
+
+
+def test_fast_and_explicit_paths_agree():
+    torch.manual_seed(0)
+    model = BertModel(small_config()).eval()
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 50, (4, 16), generator=g)
+    mask = random_mask(g, 4, 16)
+    tt = torch.randint(0, 2, (4, 16), generator=g)
+    with torch.no_grad():
+        for dtype, tol in ((torch.float32, 1e-5), (torch.float64, 1e-10)):
+            model.to(dtype)
+            for m in (None, mask):
+                a = model(ids, m, tt)
+                b = model(ids, m, tt, output_attentions=True)
+                torch.testing.assert_close(a.last_hidden_state, b.last_hidden_state, atol=tol, rtol=0)
+                torch.testing.assert_close(a.pooler_output, b.pooler_output, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("output_attentions", [False, True])
+def test_padding_invariance(output_attentions):
+    "Each sequence alone gives the same vectors at its real tokens as inside a padded batch."
+    torch.manual_seed(0)
+    model = BertModel(small_config()).eval()
+    g = torch.Generator().manual_seed(1)
+    B, T = 5, 14
+    ids = torch.randint(1, 50, (B, T), generator=g)
+    mask = random_mask(g, B, T)
+    tt = torch.randint(0, 2, (B, T), generator=g)
+    with torch.no_grad():
+        batch = model(ids, mask, tt, output_attentions=output_attentions)
+        for b in range(B):
+            n = int(mask[b].sum())
+            alone = model(ids[b:b + 1, :n], None, tt[b:b + 1, :n], output_attentions=output_attentions)
+            torch.testing.assert_close(batch.last_hidden_state[b, :n], alone.last_hidden_state[0], atol=1e-5, rtol=0)
+            torch.testing.assert_close(batch.pooler_output[b], alone.pooler_output[0], atol=1e-5, rtol=0)
+            # ... and padding with garbage ids changes nothing either
+        garbage = torch.where(mask.bool(), ids, torch.randint(1, 50, (B, T), generator=g))
+        torch.testing.assert_close(model(garbage, mask, tt).last_hidden_state[mask.bool()],
+                                   batch.last_hidden_state[mask.bool()], atol=1e-5, rtol=0)
+
+
+def test_mask_forms_are_equivalent():
+    torch.manual_seed(0)
+    model = BertModel(small_config()).eval()
+    ids = torch.randint(1, 50, (2, 7))
+    mask = torch.tensor([[1] * 7, [1] * 3 + [0] * 4])
+    with torch.no_grad():
+        ref = model(ids, mask).last_hidden_state
+        for m in (mask.bool(), mask.float(), mask.int()):
+            torch.testing.assert_close(model(ids, m).last_hidden_state, ref, atol=0, rtol=0)
+        torch.testing.assert_close(model(ids, torch.ones_like(mask)).last_hidden_state, model(ids).last_hidden_state)
+        # explicit position ids and token types equal the defaults
+        torch.testing.assert_close(model(ids, mask, torch.zeros_like(ids), torch.arange(7)).last_hidden_state, ref)
+        torch.testing.assert_close(model(ids, mask, position_ids=torch.arange(7).expand(2, 7)).last_hidden_state, ref)
+
+
+def test_accepts_tokenizer_style_dict():
+    torch.manual_seed(0)
+    model = BertModel(small_config()).eval()
+    inputs = dict(input_ids=torch.tensor([[2, 5, 6, 3], [2, 7, 3, 0]]),
+                  token_type_ids=torch.zeros(2, 4, dtype=torch.long),
+                  attention_mask=torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]]))
+    assert model(**inputs).last_hidden_state.shape == (2, 4, 24)
+    with pytest.raises(TypeError):
+        model(**inputs, labels=torch.zeros(2))
+
+
+def test_dropout_in_training_mode_only():
+    torch.manual_seed(0)
+    ids = torch.randint(1, 50, (2, 8))
+    for kw in (dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.5),
+               dict(hidden_dropout_prob=0.5, attention_probs_dropout_prob=0.0)):
+        model = BertModel(small_config(**kw))
+        for output_attentions in (False, True):
+            model.train()
+            a = model(ids, output_attentions=output_attentions).last_hidden_state
+            b = model(ids, output_attentions=output_attentions).last_hidden_state
+            assert not torch.allclose(a, b), kw
+            model.eval()
+            assert torch.equal(model(ids, output_attentions=output_attentions).last_hidden_state,
+                               model(ids, output_attentions=output_attentions).last_hidden_state)
+
+
+def test_other_activations_run():
+    for act in ("relu", "gelu_new", "gelu_pytorch_tanh"):
+        model = BertModel(small_config(hidden_act=act)).eval()
+        assert model.encoder.layer[0].intermediate.intermediate_act_fn is ACT2FN[act]
+        assert torch.isfinite(model(torch.randint(0, 50, (1, 5))).last_hidden_state).all()
+
+
+def test_gradients_flow_to_every_parameter():
+    torch.manual_seed(0)
+    model = BertModel(small_config())
+    out = model(torch.randint(1, 50, (2, 6)), torch.tensor([[1] * 6, [1] * 4 + [0] * 2]))
+    (out.last_hidden_state.sum() + out.pooler_output.sum()).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and (name == "embeddings.token_type_embeddings.weight" or p.grad.abs().sum() > 0), name
+    assert (model.embeddings.word_embeddings.weight.grad[0] == 0).all()               # padding row frozen
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return BertModel(small_config()).eval()
+
+
+@pytest.mark.parametrize("kw, error, match", [
+    (dict(input_ids=torch.ones(1, 21, dtype=torch.long)), ValueError,
+     r"sequence of 21 tokens exceeds max_position_embeddings=20; pass truncation=True"),
+    (dict(input_ids=torch.tensor([[2, 50, 3]])), ValueError, r"input_ids contains 50, outside \[0, 50\)"),
+    (dict(input_ids=torch.tensor([[2, -1, 3]])), ValueError, r"input_ids contains -1, outside \[0, 50\)"),
+    (dict(input_ids=torch.tensor([[2, 4, 3]]), token_type_ids=torch.tensor([[0, 1, 2]])), ValueError,
+     r"token_type_ids contains 2, outside \[0, 2\); segment ids are 0 for the first sentence and 1"),
+    (dict(input_ids=torch.tensor([[2, 4, 3]]), token_type_ids=torch.tensor([[0, -1, 0]])), ValueError,
+     r"token_type_ids contains -1"),
+    (dict(input_ids=torch.tensor([[2, 4, 3]]), position_ids=torch.tensor([0, 1, 20])), ValueError,
+     r"position_ids contains 20, outside \[0, 20\)"),
+    (dict(input_ids=torch.tensor([[2, 4, 3]]), attention_mask=torch.ones(1, 4)), ValueError,
+     r"attention_mask has shape \(1, 4\) but input_ids has shape \(1, 3\); pass one entry per token"),
+    (dict(input_ids=torch.tensor([[2, 4, 3]]), attention_mask=torch.ones(1, 1, 1, 3)), ValueError,
+     r"attention_mask has shape \(1, 1, 1, 3\)"),
+    (dict(input_ids=torch.tensor([[2, 4, 3]]), token_type_ids=torch.zeros(1, 4, dtype=torch.long)), ValueError,
+     r"token_type_ids has shape \(1, 4\) but input_ids has shape \(1, 3\)"),
+    (dict(input_ids=torch.tensor([2, 4, 3])), ValueError, r"add a batch dimension with input_ids\[None\]"),
+    (dict(input_ids=torch.tensor([[2.0, 4.0]])), TypeError, r"input_ids must be a tensor of integer ids"),
+    (dict(input_ids=[[2, 4, 3]]), TypeError, r"input_ids must be a tensor of integer ids \(torch.long\), got list"),
+    (dict(input_ids=torch.zeros(1, 0, dtype=torch.long)), ValueError, r"at least one token"),
+    (dict(attention_mask=torch.ones(1, 3)), ValueError, r"input_ids is required"),
+])
+def test_bad_input_errors_name_the_fix(tiny, kw, error, match):
+    with pytest.raises(error, match=match):
+        tiny(**kw)
+
+
+def test_boundary_inputs_are_accepted(tiny):
+    ids = torch.tensor([[0, 49] + [1] * 18])                                           # max length, extreme ids
+    assert tiny(ids, token_type_ids=torch.tensor([[0, 1] * 10])).last_hidden_state.shape == (1, 20, 24)
+    assert tiny(ids.int()).last_hidden_state.shape == (1, 20, 24)                       # int32 ids are fine
+
+
+# ---------------------------------------------------------------- parameter counts
+
+def n_params_formula(c, pooler=True):
+    V, P, S, D, I, L = (c.vocab_size, c.max_position_embeddings, c.type_vocab_size, c.hidden_size,
+                        c.intermediate_size, c.num_hidden_layers)
+    per_layer = 4 * (D * D + D) + 2 * D + (D * I + I) + (I * D + D) + 2 * D
+    return (V + P + S) * D + 2 * D + L * per_layer + (D * D + D if pooler else 0)
+
+
+@pytest.mark.parametrize("cfg", [small_config(), BertConfig(), BertConfig(hidden_size=1024, num_hidden_layers=24,
+                                 num_attention_heads=16, intermediate_size=4096), small_config(num_hidden_layers=5)])
+def test_parameter_counts_match_closed_form(cfg):
+    with torch.device("meta"):
+        for pooler in (True, False):
+            n = sum(p.numel() for p in BertModel(cfg, add_pooling_layer=pooler).parameters())
+            assert n == n_params_formula(cfg, pooler)
+
+
+def test_known_parameter_counts():
+    with torch.device("meta"):
+        assert sum(p.numel() for p in BertModel(BertConfig()).parameters()) == 109_482_240          # bert-base
+        c = BertConfig.from_json_file(minilm_dir() / "config.json")
+        assert sum(p.numel() for p in BertModel(c).parameters()) == 22_713_216                      # all-MiniLM-L6-v2
+
+
+def test_submodule_parameter_counts():
+    c = small_config()
+    D, I = c.hidden_size, c.intermediate_size
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    assert count(BertEmbeddings(c)) == (c.vocab_size + c.max_position_embeddings + c.type_vocab_size + 2) * D
+    assert count(BertAttention(c)) == 4 * (D * D + D) + 2 * D
+    assert count(BertSelfOutput(c)) == D * D + 3 * D
+    assert count(BertIntermediate(c)) == D * I + I and count(BertOutput(c)) == I * D + 3 * D
+    assert count(BertLayer(c)) * c.num_hidden_layers == count(BertEncoder(c))
+    assert count(BertPooler(c)) == D * D + D
+
+
+# ---------------------------------------------------------------- random-weight parity with transformers
+
+@pytest.mark.parametrize("act", ["gelu", "relu", "gelu_new"])
+def test_matches_transformers_on_random_weights(act):
+    "Same random weights in both (strict state-dict transfer), fp64: equal within 1e-10 at real tokens."
+    import transformers
+    cfg = small_config(hidden_act=act)
+    torch.manual_seed(0)
+    hf = transformers.BertModel(transformers.BertConfig(**{k: v for k, v in cfg.to_dict().items()}),
+                                add_pooling_layer=True).double().eval()
+    ours = BertModel(cfg).double().eval()
+    with torch.no_grad():                          # make every bias and LayerNorm gain non-trivial, too
+        for p in hf.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    assert set(hf.state_dict()) == set(ours.state_dict())                            # the same names, no renaming
+    ours.load_state_dict(hf.state_dict(), strict=True)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 50, (3, 11), generator=g)
+    mask = random_mask(g, 3, 11, min_len=2)
+    tt = torch.randint(0, 2, (3, 11), generator=g)
+    with torch.no_grad():
+        ref = hf(input_ids=ids, attention_mask=mask, token_type_ids=tt)
+        for output_attentions in (False, True):
+            out = ours(ids, mask, tt, output_attentions=output_attentions)
+            torch.testing.assert_close(out.last_hidden_state[mask.bool()], ref.last_hidden_state[mask.bool()],
+                                       atol=1e-10, rtol=0)
+            torch.testing.assert_close(out.pooler_output, ref.pooler_output, atol=1e-10, rtol=0)
