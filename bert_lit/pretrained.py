@@ -2,7 +2,7 @@
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'PICKLE_NAME', 'read_config', 'read_weights', 'LoadReport', 'match_weights',
-           'load_pretrained', 'save_pretrained', 'mean_pool', 'sentence_embeddings']
+           'load_pretrained', 'atomic_write', 'save_pretrained', 'mean_pool', 'sentence_embeddings']
 
 # %% ../nbs/06_pretrained.ipynb #cdb0f1aa
 import json
@@ -108,13 +108,16 @@ def match_weights(model, weights: dict) -> tuple[dict, LoadReport]:
         report.ignored = sorted(k for k in weights if not k.startswith(pre))
         weights = {k.removeprefix(pre): v for k, v in weights.items() if k.startswith(pre)}
     is_head = lambda k: model_has and not k.startswith(pre)
+    # the pooler is optional: a model built without one (a masked-LM or tagging model) has no place for it
+    has_pooler = any(".pooler." in "." + k for k in state)
+    is_spare_pooler = lambda k: not has_pooler and ".pooler." in "." + k
     tied = _tied_names(state)
     for k in state:
         if k not in weights and not any(t in weights for t in tied[k]):
             (report.newly_initialized if is_head(k) else report.missing).append(k)
     for k in weights:
         if k not in state:
-            (report.ignored if is_head(k) else report.unexpected).append(k)
+            (report.ignored if is_head(k) or is_spare_pooler(k) else report.unexpected).append(k)
         elif weights[k].shape != state[k].shape:
             report.mismatched.append((k, tuple(state[k].shape), tuple(weights[k].shape)))
     bad = {k for k, *_ in report.mismatched}
@@ -144,7 +147,7 @@ def load_pretrained(cls, folder, *, dtype=None, device=None, strict=True, **mode
     return model.eval()
 
 # %% ../nbs/06_pretrained.ipynb #882167d9
-def _atomic_write(file: Path, write) -> None:
+def atomic_write(file: Path, write) -> None:
     "Call `write(tmp)` on a temporary file beside `file`, flush it to disk, then rename it onto `file`."
     fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
     os.close(fd)
@@ -171,9 +174,9 @@ def save_pretrained(model, folder) -> None:
         seen.add(key)
         tensors[k] = t.detach().cpu().contiguous()
     config = {**model.config.to_dict(), "architectures": [type(model).__name__], "model_type": "bert"}
-    _atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
+    atomic_write(folder / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    _atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
 
 # %% ../nbs/06_pretrained.ipynb #77e00560
 def mean_pool(last_hidden_state, attention_mask):

@@ -9,7 +9,7 @@ __all__ = ['PretrainingDataConfig', 'VocabInfo', 'tokenize_documents', 'truncate
            'train_step', 'evaluate', 'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint',
            'PretrainingConfig', 'pretrain', 'fill_mask', 'main']
 
-# %% ../nbs/07_pretraining.ipynb #b86bc50f
+# %% ../nbs/07_pretraining.ipynb #0da23f59
 import json
 import math
 import os
@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoder import ACT2FN, BertConfig, BertModel, BertPreTrainedModel
-from .pretrained import _atomic_write
+from .pretrained import atomic_write
 
-# %% ../nbs/07_pretraining.ipynb #4fa1c326
+# %% ../nbs/07_pretraining.ipynb #56e02e61
 @dataclass(frozen=True)
 class PretrainingDataConfig:
     "The knobs of the original create_pretraining_data.py, with its defaults (plus dynamic masking, from RoBERTa)."
@@ -54,7 +54,7 @@ class PretrainingDataConfig:
         if self.dupe_factor < 1:
             raise ValueError(f"dupe_factor={self.dupe_factor}: need at least one masking of the corpus")
 
-# %% ../nbs/07_pretraining.ipynb #67e2d6d6
+# %% ../nbs/07_pretraining.ipynb #bb18f8e4
 @dataclass(frozen=True)
 class VocabInfo:
     "What the data pipeline needs from a vocabulary: its size, the special ids, and the ids of word-continuing pieces."
@@ -92,7 +92,7 @@ def tokenize_documents(documents, tokenizer) -> list[list[list[int]]]:
             out.append(ids)
     return out
 
-# %% ../nbs/07_pretraining.ipynb #d0e135d9
+# %% ../nbs/07_pretraining.ipynb #8dc26904
 def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
     "Cut the longer of the two lists (in place), one token at a time from a random end, until both fit together."
     while len(tokens_a) + len(tokens_b) > max_num_tokens:
@@ -138,7 +138,7 @@ def create_instances_from_document(all_documents, document_index, max_seq_length
         i += 1
     return pairs
 
-# %% ../nbs/07_pretraining.ipynb #784a6795
+# %% ../nbs/07_pretraining.ipynb #406cd5e4
 def create_masked_lm_predictions(ids, vocab, masked_lm_prob, max_predictions_per_seq, rng, whole_word_mask=False):
     "Choose positions to predict and corrupt them 80/10/10: returns (input ids, sorted positions, original ids there)."
     specials = (vocab.cls_id, vocab.sep_id, vocab.pad_id)
@@ -172,7 +172,7 @@ def create_masked_lm_predictions(ids, vocab, masked_lm_prob, max_predictions_per
     chosen.sort()
     return output, chosen, [ids[i] for i in chosen]
 
-# %% ../nbs/07_pretraining.ipynb #53b80b64
+# %% ../nbs/07_pretraining.ipynb #b4d6811f
 @dataclass
 class TrainingInstance:
     "One pretraining example: corrupted ids of [CLS] A [SEP] B [SEP], segment ids, the positions to predict and their labels."
@@ -213,7 +213,7 @@ def create_training_instances(documents, vocab, config, pass_index=0):
     rng.shuffle(instances)
     return instances
 
-# %% ../nbs/07_pretraining.ipynb #8b4ea832
+# %% ../nbs/07_pretraining.ipynb #1fdbbb27
 def collate(instances, pad_id=0):
     "Stack instances into tensors: input_ids, token_type_ids, attention_mask, labels (-100 = not predicted) (B, T), next_sentence_label (B,)."
     B, T = len(instances), max(len(x.input_ids) for x in instances)
@@ -268,7 +268,7 @@ class PretrainingBatches:
     def load_state_dict(self, state):
         self.epoch, self.index = int(state["epoch"]), int(state["index"])
 
-# %% ../nbs/07_pretraining.ipynb #126d6464
+# %% ../nbs/07_pretraining.ipynb #ccd1b317
 class BertPredictionHeadTransform(nn.Module):
     "LayerNorm(GELU(h W_t + b_t)): (..., D) -> (..., D)."
     def __init__(self, config):
@@ -314,7 +314,7 @@ class BertPreTrainingHeads(nn.Module):
     def forward(self, hidden_states, pooled_output):
         return self.predictions(hidden_states), self.seq_relationship(pooled_output)
 
-# %% ../nbs/07_pretraining.ipynb #f51bb355
+# %% ../nbs/07_pretraining.ipynb #eae9f7d6
 @dataclass
 class BertForPreTrainingOutput:
     "loss = mlm_loss + nsp_loss; prediction_logits (B, T, V), or (N, V) at the N labelled positions when labels are given."
@@ -392,7 +392,7 @@ class BertForMaskedLM(_TiedMLM, BertPreTrainedModel):
         loss = F.cross_entropy(logits, targets) if labels is not None else None
         return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
-# %% ../nbs/07_pretraining.ipynb #c6146090
+# %% ../nbs/07_pretraining.ipynb #ed7d5f72
 def parameter_groups(model, weight_decay=0.01):
     "AdamW's two groups: weight decay for weight matrices and embeddings, none for biases and LayerNorm weights."
     decay, no_decay = [], []
@@ -404,7 +404,7 @@ def parameter_groups(model, weight_decay=0.01):
         "every trainable parameter must be in exactly one group"
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
-# %% ../nbs/07_pretraining.ipynb #a8df0fae
+# %% ../nbs/07_pretraining.ipynb #ee0822fb
 def linear_warmup_decay(warmup_steps, total_steps):
     "The learning-rate multiplier of step s: s / warmup_steps while warming up, then linear down to 0 at total_steps."
     if not 0 <= warmup_steps < total_steps:
@@ -422,7 +422,7 @@ def build_optimizer(model, learning_rate, weight_decay, warmup_steps, total_step
                                   eps=adam_eps)
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(warmup_steps, total_steps))
 
-# %% ../nbs/07_pretraining.ipynb #c1d0e83a
+# %% ../nbs/07_pretraining.ipynb #414bdfe1
 def train_step(model, optimizer, scheduler, micro_batches, max_grad_norm=1.0):
     "One optimiser step over micro-batches (gradients accumulated, weighted to the full batch's means), clipped by global norm."
     model.train()
@@ -441,7 +441,7 @@ def train_step(model, optimizer, scheduler, micro_batches, max_grad_norm=1.0):
     optimizer.zero_grad(set_to_none=True)
     return {"loss": mlm + nsp, "mlm_loss": mlm, "nsp_loss": nsp, "grad_norm": float(grad_norm), "lr": lr}
 
-# %% ../nbs/07_pretraining.ipynb #07fd22a0
+# %% ../nbs/07_pretraining.ipynb #b7cf4392
 @torch.no_grad()
 def evaluate(model, batches):
     "Masked-LM and NSP loss and accuracy over `batches` (token-weighted for MLM, sequence-weighted for NSP)."
@@ -460,7 +460,7 @@ def evaluate(model, batches):
     return {"mlm_loss": mlm_loss / n_pred, "mlm_accuracy": mlm_right / n_pred,
             "nsp_loss": nsp_loss / n_seq, "nsp_accuracy": nsp_right / n_seq}
 
-# %% ../nbs/07_pretraining.ipynb #10db9483
+# %% ../nbs/07_pretraining.ipynb #f7f790b4
 def rng_states():
     "The random states of Python, NumPy and PyTorch, as plain lists and tensors (safe to load with weights_only)."
     kind, keys, pos, has_gauss, cached = np.random.get_state()
@@ -481,7 +481,7 @@ def save_checkpoint(path, *, model, optimizer, scheduler, batches, step, config)
     "Write everything a resumed run needs to `path`, atomically (temporary file, then os.replace)."
     state = {"step": step, "config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict(), "data": batches.state_dict(), "rng": rng_states()}
-    _atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path, *, model, optimizer, scheduler, batches, config):
@@ -499,7 +499,7 @@ def load_checkpoint(path, *, model, optimizer, scheduler, batches, config):
     set_rng_states(state["rng"])
     return state["step"]
 
-# %% ../nbs/07_pretraining.ipynb #520193b6
+# %% ../nbs/07_pretraining.ipynb #c09f0db8
 @dataclass(frozen=True)
 class PretrainingConfig:
     "Optimisation and bookkeeping of a pretraining run (defaults: the full run of this chapter)."
@@ -586,7 +586,7 @@ def pretrain(out_dir, model, train_documents, eval_documents, vocab, data_config
         bar.close()
     return records
 
-# %% ../nbs/07_pretraining.ipynb #5a33b8c8
+# %% ../nbs/07_pretraining.ipynb #ff1a4b86
 @torch.no_grad()
 def fill_mask(model, tokenizer, text, top_k=5):
     "The top_k tokens the model predicts at each [MASK] of `text`: a list (one per mask) of (token, probability)."
@@ -602,7 +602,7 @@ def fill_mask(model, tokenizer, text, top_k=5):
     return [[(tokenizer.convert_ids_to_tokens(int(i)), round(float(p), 3)) for p, i in zip(ps, ids)]
             for ps, ids in zip(top.values, top.indices)]
 
-# %% ../nbs/07_pretraining.ipynb #d8333832
+# %% ../nbs/07_pretraining.ipynb #6b534650
 def main(argv=None):
     "Command line: python -m bert_lit.pretraining --out DIR [options]."
     import argparse
