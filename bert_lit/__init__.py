@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/index.ipynb #8c6a8cb4
+# %% ../nbs/index.ipynb #6eb84b1a
 import importlib
 
 # public name -> module that defines it (chapters add their names here)
@@ -18,6 +18,12 @@ _exports = {
     "sentence_embeddings": "pretrained",
     "BertForPreTraining": "pretraining",
     "BertForMaskedLM": "pretraining",
+    "BertForSequenceClassification": "finetuning",
+    "BertForTokenClassification": "finetuning",
+    "BertForQuestionAnswering": "finetuning",
+    "classify": "finetuning",
+    "tag": "finetuning",
+    "answer": "finetuning",
 }
 
 def __getattr__(name):

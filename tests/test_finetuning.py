@@ -1,0 +1,377 @@
+"""Chapter 8: task heads (parity with transformers on the real MiniLM weights), the fine-tuning loop (resume),
+word-label alignment, bad input and the command line."""
+import json
+import math
+import random
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+from bert_lit.data import minilm_checkpoint, vader_sentences, brown
+from bert_lit.encoder import BertConfig, BertModel
+from bert_lit.finetuning import (BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification,
+                                 FinetuneConfig, classification_loss, classify, collate, encode_texts, encode_words, fit, labels_of, main,
+                                 cli, predict, tag, tag_words, with_labels, name_bio, name_spans, cloze_questions,
+                                 most_frequent_tag, word_accuracy, macro_f1, accuracy, summarize, semantic_search)
+from bert_lit.pretraining import BertForPreTraining
+from bert_lit.tokenizer import BertTokenizer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return minilm_checkpoint()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(minilm):
+    return BertTokenizer(minilm)
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    rows = vader_sentences()
+    return [r.text for r in random.Random(0).sample(rows, 12)]
+
+
+def perturb_head(model, seed):
+    "A head with non-trivial weights (a fresh head is nearly zero, which would hide a transposed matrix)."
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not name.startswith("bert."):
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+    return model
+
+
+def load_pair(ours_cls, theirs_cls, folder, **kw):
+    "Our head model from the real MiniLM checkpoint, and transformers' model with exactly the same weights."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = perturb_head(ours_cls.from_pretrained(folder, **kw), 0).eval()
+    hf_cfg = transformers.BertConfig(attn_implementation="eager",
+                                     **{k: v for k, v in ours.config.to_dict().items() if k != "model_type"})
+    theirs = theirs_cls(hf_cfg).eval()
+    result = theirs.load_state_dict(ours.state_dict(), strict=False)
+    assert not result.unexpected_keys and not [k for k in result.missing_keys if "position_ids" not in k]
+    return ours, theirs
+
+
+# ---------------------------------------------------------------- parity with transformers (fp32, 1e-5)
+# MiniLM's real weights, real sentences, padded batches with pairs; compared at real tokens. 1e-5 absolute is the
+# bound of chapter 6's encoder parity (observed 3e-6); the heads add one matrix product.
+
+def batch_of(tokenizer, sentences):
+    return tokenizer(sentences[:6], sentences[6:12], padding=True, return_tensors="pt")
+
+
+@pytest.mark.parametrize("problem", ["single_label_classification", "multi_label_classification", "regression"])
+def test_sequence_classification_parity(minilm, tokenizer, sentences, problem):
+    labels = ["rating"] if problem == "regression" else ["a", "b", "c"]
+    ours, theirs = load_pair(BertForSequenceClassification, transformers.BertForSequenceClassification, minilm,
+                             labels=labels, problem_type=problem)
+    enc = batch_of(tokenizer, sentences)
+    g = torch.Generator().manual_seed(1)
+    y = {"single_label_classification": torch.randint(0, 3, (6,), generator=g),
+         "multi_label_classification": torch.randint(0, 2, (6, 3), generator=g).float(),
+         "regression": torch.randn(6, generator=g) * 2}[problem]
+    with torch.no_grad():
+        a, b = ours(**enc, labels=y), theirs(**enc, labels=y)
+    assert theirs.config.problem_type == problem
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.loss, b.loss, atol=1e-5, rtol=0)
+
+
+def test_token_classification_parity(minilm, tokenizer, sentences):
+    ours, theirs = load_pair(BertForTokenClassification, transformers.BertForTokenClassification, minilm,
+                             labels=[f"T{i}" for i in range(7)])
+    enc = batch_of(tokenizer, sentences)
+    real = enc["attention_mask"].bool()
+    y = torch.randint(0, 7, enc["input_ids"].shape, generator=torch.Generator().manual_seed(2))
+    y[~real] = -100
+    y[:, 0] = -100
+    with torch.no_grad():
+        a, b = ours(**enc, labels=y), theirs(**enc, labels=y)
+    assert ours.bert.pooler is None
+    torch.testing.assert_close(a.logits[real], b.logits[real], atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.loss, b.loss, atol=1e-5, rtol=0)
+
+
+def test_question_answering_parity(minilm, tokenizer, sentences):
+    ours, theirs = load_pair(BertForQuestionAnswering, transformers.BertForQuestionAnswering, minilm)
+    enc = batch_of(tokenizer, sentences)
+    real = enc["attention_mask"].bool()
+    lengths = enc["attention_mask"].sum(1)
+    start = torch.stack([torch.randint(1, int(n), (1,), generator=torch.Generator().manual_seed(i))[0]
+                         for i, n in enumerate(lengths)])
+    end = torch.minimum(start + 2, lengths - 1)
+    with torch.no_grad():
+        a = ours(**enc, start_positions=start, end_positions=end)
+        b = theirs(**enc, start_positions=start, end_positions=end)
+    torch.testing.assert_close(a.start_logits[real], b.start_logits[real], atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.end_logits[real], b.end_logits[real], atol=1e-5, rtol=0)
+    torch.testing.assert_close(a.loss, b.loss, atol=1e-5, rtol=0)
+
+
+def test_fine_tuned_classifier_round_trip_with_transformers(minilm, tokenizer, sentences, tmp_path):
+    "save_pretrained -> transformers loads it with the label names and gives the same logits; and back."
+    ours, _ = load_pair(BertForSequenceClassification, transformers.BertForSequenceClassification, minilm,
+                        labels=["negative", "positive"])
+    ours.save_pretrained(tmp_path / "clf")
+    theirs = transformers.BertForSequenceClassification.from_pretrained(tmp_path / "clf", attn_implementation="eager").eval()
+    assert theirs.config.id2label == {0: "negative", 1: "positive"}
+    enc = batch_of(tokenizer, sentences)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(**enc).logits, theirs(**enc).logits, atol=1e-5, rtol=0)
+    theirs.save_pretrained(tmp_path / "back")
+    back = BertForSequenceClassification.from_pretrained(tmp_path / "back")
+    assert labels_of(back.config) == ["negative", "positive"] and not back.load_report.newly_initialized
+    with torch.no_grad():
+        torch.testing.assert_close(back(**enc).logits, theirs(**enc).logits, atol=1e-5, rtol=0)
+
+
+def test_heads_from_a_pretraining_checkpoint(tmp_path):
+    "Chapter 7's checkpoint: the encoder loads, the MLM/NSP heads are ignored, the new head is reported as new."
+    cfg = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertForPreTraining(cfg).save_pretrained(tmp_path)
+    for cls in (BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering):
+        with pytest.warns(UserWarning, match="random initialisation"):
+            m = cls.from_pretrained(tmp_path)
+        r = m.load_report
+        assert not r.missing and not r.unexpected and not r.mismatched
+        assert any(k.startswith("cls.predictions") for k in r.ignored)
+        assert all(not k.startswith("bert.") for k in r.newly_initialized) and r.newly_initialized
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_labels_are_refused(minilm, tokenizer, sentences):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = BertForSequenceClassification.from_pretrained(minilm, labels=["neg", "pos"]).eval()
+        tagger = BertForTokenClassification.from_pretrained(minilm, labels=["A", "B", "C"]).eval()
+        qa = BertForQuestionAnswering.from_pretrained(minilm).eval()
+    enc = tokenizer(sentences[:2], padding=True, return_tensors="pt")
+    T = enc["input_ids"].shape[1]
+    with pytest.raises(ValueError, match=r"contains 2, outside \[0, 2\).*with_labels"):
+        clf(**enc, labels=torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="contains -1"):
+        clf(**enc, labels=torch.tensor([0, -1]))
+    with pytest.raises(ValueError, match=r"shape \(3,\), expected \(2,\)"):
+        clf(**enc, labels=torch.tensor([0, 1, 1]))
+    with pytest.raises(TypeError, match="float labels"):
+        BertForSequenceClassification(clf.config, labels=["r"], problem_type="regression")(**enc, labels=torch.tensor([1, 0]))
+    with pytest.raises(TypeError, match="integer class ids"):
+        classification_loss(torch.zeros(2, 2), torch.tensor([0.5, 1.0]), "single_label_classification")
+    with pytest.raises(ValueError, match="multi-label labels must have shape"):
+        clf(**enc, labels=torch.tensor([0.5, 1.0]))               # float labels mean multi-label, as in transformers
+    y = torch.full((2, T), -100)
+    y[0, 1] = 3
+    with pytest.raises(ValueError, match=r"contains 3, outside \[0, 3\).*-100"):
+        tagger(**enc, labels=y)
+    with pytest.raises(ValueError, match="start_positions contains"):
+        qa(**enc, start_positions=torch.tensor([0, T]), end_positions=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="both start_positions and end_positions"):
+        qa(**enc, start_positions=torch.tensor([0, 1]))
+
+
+def test_label_count_mismatch_with_a_saved_head(minilm, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        BertForSequenceClassification.from_pretrained(minilm, labels=["neg", "pos"]).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"classifier.weight: model expects \(3, 384\), checkpoint has \(2, 384\)"):
+        BertForSequenceClassification.from_pretrained(tmp_path, labels=["a", "b", "c"])
+
+
+def test_bad_texts_and_words(tokenizer):
+    for bad in ["", "   ", None]:
+        with pytest.raises(ValueError, match="needs some text"):
+            encode_texts(tokenizer, ["fine", bad])
+    with pytest.raises(ValueError, match="2 labels for 1 texts"):
+        encode_texts(tokenizer, ["fine"], [0, 1])
+    with pytest.raises(ValueError, match="no words"):
+        encode_words(tokenizer, [])
+    with pytest.raises(ValueError, match="more than max_length=8.*tag_words"):
+        encode_words(tokenizer, "one two three four five six seven eight".split(), max_length=8)
+    with pytest.raises(ValueError, match="1 labels for 2 words"):
+        encode_words(tokenizer, ["a", "b"], [0])
+    with pytest.raises(ValueError):
+        with_labels(BertConfig(), [])
+    with pytest.raises(ValueError, match="distinct"):
+        with_labels(BertConfig(), ["a", "a"])
+    with pytest.raises(ValueError, match="no training examples"):
+        fit(BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
+                                                     num_attention_heads=1, intermediate_size=8)), [])
+    with pytest.raises(ValueError, match="warmup_ratio"):
+        FinetuneConfig(warmup_ratio=1.0)
+
+
+# ---------------------------------------------------------------- word-label alignment
+def test_encode_words_labels_first_subtoken_only(tokenizer):
+    docs = brown()[:3]
+    for s in [s for d in docs for s in d.sentences][:200]:
+        labels = list(range(len(s.words)))
+        try:
+            e = encode_words(tokenizer, s.words, labels)
+        except ValueError:
+            continue
+        # the label sequence, read back at each word's first sub-token, is the word labels in order
+        firsts = [i for i, w in enumerate(e["word_ids"]) if w is not None and e["word_ids"][i - 1] != w]
+        assert [e["labels"][i] for i in firsts] == labels
+        assert [e["word_ids"][i] for i in firsts] == list(range(len(s.words)))
+        assert sum(l != -100 for l in e["labels"]) == len(s.words)
+        # the ids are the tokenizer's own ids for each word, in order (an independent computation)
+        expected = [tokenizer.cls_token_id] + [i for w in s.words for i in (tokenizer.encode(w)[1:-1] or [tokenizer.unk_token_id])] \
+                   + [tokenizer.sep_token_id]
+        assert e["input_ids"] == expected
+
+
+def test_tag_words_covers_long_sentences(tokenizer):
+    torch.manual_seed(0)
+    cfg = with_labels(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=1,
+                                 num_attention_heads=2, intermediate_size=16, max_position_embeddings=32), "xyz")
+    model = BertForTokenClassification(cfg).eval()
+    words = [w for d in brown()[:1] for s in d.sentences for w in s.words][:150]
+    out = tag_words(model, tokenizer, [words, words[:5]], max_length=32)
+    assert len(out[0]) == 150 and len(out[1]) == 5 and None not in out[0]
+    # in pieces or whole, a word's tag depends only on its piece; the first piece agrees with tagging it alone
+    first = tag_words(model, tokenizer, [words[:5]], max_length=32)[0]
+    assert out[1] == first
+    pairs = tag(model, tokenizer, "Mr. O'Neil's car, a  Ford\tCortina.")
+    assert [w for w, _ in pairs] == ["Mr", ".", "O", "'", "Neil", "'", "s", "car", ",", "a", "Ford", "Cortina", "."]
+
+
+# ---------------------------------------------------------------- the loop: exact resume
+def tiny_classifier(tokenizer, seed=0):
+    cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64)
+    torch.manual_seed(seed)
+    return BertForSequenceClassification(cfg, labels=["neg", "pos"])
+
+
+def tiny_data(tokenizer, n=40):
+    rows = random.Random(3).sample(vader_sentences(), n)
+    return encode_texts(tokenizer, [r.text for r in rows], [r.label for r in rows], max_length=48)
+
+
+def test_kill_and_resume_equals_uninterrupted(tokenizer, tmp_path):
+    data = tiny_data(tokenizer)
+    cfg = FinetuneConfig(epochs=2, batch_size=8, learning_rate=1e-3, save_every=2, log_every=1)
+    whole = tiny_classifier(tokenizer)
+    fit(whole, data, cfg, evaluate=lambda m: {"x": 1.0}, out_dir=tmp_path / "a", progress=False)
+
+    calls = []
+    def dies_once(model):
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt          # killed at the end of epoch 1 (step 5), after the checkpoint of step 4
+        return {"x": 1.0}
+    part = tiny_classifier(tokenizer)
+    with pytest.raises(KeyboardInterrupt):
+        fit(part, data, cfg, evaluate=dies_once, out_dir=tmp_path / "b", progress=False)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"] == 4
+    resumed = tiny_classifier(tokenizer, seed=123)     # different initial weights: everything must come from the checkpoint
+    fit(resumed, data, cfg, evaluate=dies_once, out_dir=tmp_path / "b", progress=False)
+    for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+    read = lambda d: (tmp_path / d / "metrics.jsonl").read_text().splitlines()
+    strip = lambda lines: [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in lines]
+    assert strip(read("a")) == strip(read("b"))
+    assert len(strip(read("a"))) == 10 + 2
+
+
+def test_resume_with_other_data_or_settings_is_refused(tokenizer, tmp_path):
+    data = tiny_data(tokenizer, 16)
+    cfg = FinetuneConfig(epochs=1, batch_size=8, log_every=1)
+    fit(tiny_classifier(tokenizer), data, cfg, out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="different data"):
+        fit(tiny_classifier(tokenizer), data[:-1], cfg, out_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="different config"):
+        fit(tiny_classifier(tokenizer), data, FinetuneConfig(epochs=1, batch_size=8, learning_rate=1e-4), out_dir=tmp_path,
+            progress=False)
+
+
+def test_training_lowers_the_loss_and_predict_keeps_order(tokenizer):
+    data = tiny_data(tokenizer, 64)
+    model = tiny_classifier(tokenizer)
+    records = fit(model, data, FinetuneConfig(epochs=4, batch_size=16, learning_rate=3e-3, log_every=4), progress=False)
+    assert records[-1]["loss"] < records[0]["loss"]
+    out = predict(model, data, batch_size=5)
+    with torch.no_grad():
+        for e, z in zip(data[:10], out):
+            ref = model(input_ids=torch.tensor([e["input_ids"]]), token_type_ids=torch.tensor([e["token_type_ids"]])).logits[0]
+            torch.testing.assert_close(z, ref, atol=1e-6, rtol=0)
+    got = classify(model, tokenizer, ["good", "bad movie"])
+    assert [g["label"] for g in got] == [["neg", "pos"][int(z.argmax())] for z in predict(model, encode_texts(tokenizer, ["good", "bad movie"]))]
+
+
+# ---------------------------------------------------------------- task data and metrics
+def test_metrics_by_hand():
+    assert accuracy([1, 0, 1], [1, 1, 1]) == pytest.approx(2 / 3)
+    assert macro_f1([0, 0, 1, 1], [0, 1, 1, 1]) == pytest.approx((2 / 3 + 0.8) / 2)
+    with pytest.raises(ValueError, match="2 predictions for 3"):
+        accuracy([1, 0], [1, 0, 1])
+    base = most_frequent_tag([type("S", (), {"words": ("the", "run", "run", "The"), "coarse": ("DET", "VERB", "NOUN", "DET")})()])
+    assert base(["The", "THE", "run", "unknown"]) == ["DET", "DET", "VERB", "DET"]
+
+
+def test_names_and_cloze_questions():
+    docs = brown()[:40]
+    for s in [s for d in docs for s in d.sentences][:500]:
+        tags = name_bio(s)
+        for a, b in name_spans(s):
+            assert tags[a] == "B-NAME" and all(t == "I-NAME" for t in tags[a + 1:b])
+            assert all(t.lower().split("-")[0].startswith("np") or "-tl" in t.lower() for t in s.tags[a:b])
+    qs = cloze_questions(docs)
+    assert len(qs) > 50
+    for q in qs:
+        assert q["context"][q["answer_start"]:][:len(q["answer"])] == q["answer"]
+        assert "_____" in q["question"]
+
+
+def test_summarize_and_search_by_hand():
+    emb = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.8, 0.3]]), dim=-1)
+    sents = ["a", "b", "c", "d"]
+    centroid = torch.nn.functional.normalize(emb.mean(0), dim=0)
+    order = (emb @ centroid).argsort(descending=True).tolist()
+    assert summarize(None, None, sents, k=2, embeddings=emb) == [sents[i] for i in sorted(order[:2])]
+    mixed = ["w " * 8 + "a", "b", "w " * 8 + "c", "w " * 8 + "d"]          # "b" is short: never a candidate
+    assert summarize(None, None, mixed, k=2, embeddings=emb) == [mixed[i] for i in sorted([i for i in order if i != 1][:2])]
+    scores, idx = semantic_search(emb[2:3], emb, top_k=2)
+    assert idx.tolist() == [[2, 3]]
+    with pytest.raises(ValueError, match="same model"):
+        semantic_search(torch.zeros(1, 3), emb)
+
+
+# ---------------------------------------------------------------- the command line
+def test_cli_runs_resumes_and_writes_results(minilm, tmp_path, capsys):
+    "A tiny model (MiniLM's vocabulary, random weights) through the real sentiment task; a second call resumes."
+    folder = tmp_path / "tiny"
+    cfg = BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    BertModel(cfg).save_pretrained(folder)
+    BertTokenizer(minilm).save_pretrained(folder)
+    args = ["finetune", "sentiment", "--init", str(folder), "--from-scratch", "--out", str(tmp_path / "run"),
+            "--train-limit", "48", "--epochs", "1", "--batch-size", "16", "--no-progress"]
+    assert cli(args) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["test"]["by_domain"]["all"]["n"] == 2449 and 0 <= results["test"]["accuracy"] <= 1
+    assert set(results["test"]["by_domain"]) == {"all", "movie", "tweets", "amazon", "nyt"}
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["split"] for l in lines] == ["train", "validation"]
+    model = BertForSequenceClassification.from_pretrained(tmp_path / "run" / "model")
+    assert labels_of(model.config) == ["negative", "positive"]
+    assert cli(args) == 0                                               # resumes at the end: nothing to redo
+    assert (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() == lines
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["test"] == results["test"]
+    assert cli(["nonsense"]) == 2
