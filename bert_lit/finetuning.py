@@ -30,7 +30,7 @@ from torch import nn
 
 from .encoder import BertConfig, BertModel, BertPreTrainedModel
 from .pretrained import atomic_write, mean_pool, sentence_embeddings
-from .pretraining import build_optimizer, rng_states, set_rng_states
+from .pretraining import build_optimizer, rng_states, set_rng_states, to_device
 from .tokenizer import pad
 
 # %% ../nbs/08_finetuning.ipynb #5576c981
@@ -303,10 +303,11 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=step, desc="fine-tuning", unit="step")
-    t0, window = time.perf_counter(), []
+    t0, window, device = time.perf_counter(), [], next(model.parameters()).device
     while step < total:
         epoch, index = divmod(step, per_epoch)
         batch = collate([train[i] for i in length_batches(lengths, config.batch_size, config.seed, epoch)[index]], pad_id)
+        batch = to_device(batch, device)
         model.train()
         loss = model(**batch).loss
         loss.backward()
@@ -337,12 +338,12 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
 def predict(model, examples, batch_size=64, pad_id=0) -> list:
     "Outputs per example, in input order: logits (C,) or (T, C), or a (start, end) pair of (T,) logits for QA."
     model.eval()
-    lengths = [len(e["input_ids"]) for e in examples]
+    lengths, device = [len(e["input_ids"]) for e in examples], next(model.parameters()).device
     results = [None] * len(examples)
     for batch in length_batches(lengths, batch_size, shuffle=False):
         inputs = collate([{k: v for k, v in examples[i].items() if k in ("input_ids", "token_type_ids")}
                           for i in batch], pad_id)
-        out = model(**inputs)
+        out = model(**to_device(inputs, device))
         for row, i in enumerate(batch):
             if isinstance(out, QuestionAnsweringModelOutput):
                 results[i] = (out.start_logits[row, :lengths[i]], out.end_logits[row, :lengths[i]])

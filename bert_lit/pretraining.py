@@ -6,7 +6,7 @@ __all__ = ['PretrainingDataConfig', 'VocabInfo', 'tokenize_documents', 'truncate
            'collate', 'PretrainingBatches', 'BertPredictionHeadTransform', 'BertLMPredictionHead', 'BertOnlyMLMHead',
            'BertPreTrainingHeads', 'BertForPreTrainingOutput', 'MaskedLMOutput', 'masked_lm_logits',
            'BertForPreTraining', 'BertForMaskedLM', 'parameter_groups', 'linear_warmup_decay', 'build_optimizer',
-           'train_step', 'evaluate', 'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint',
+           'to_device', 'train_step', 'evaluate', 'rng_states', 'set_rng_states', 'save_checkpoint', 'load_checkpoint',
            'PretrainingConfig', 'pretrain', 'fill_mask', 'main']
 
 # %% ../nbs/07_pretraining.ipynb #0da23f59
@@ -423,9 +423,16 @@ def build_optimizer(model, learning_rate, weight_decay, warmup_steps, total_step
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(warmup_steps, total_steps))
 
 # %% ../nbs/07_pretraining.ipynb #414bdfe1
+def to_device(batch, device):
+    "The batch's tensors on `device` (a no-op for those already there), so the loops run wherever the model is."
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
 def train_step(model, optimizer, scheduler, micro_batches, max_grad_norm=1.0):
     "One optimiser step over micro-batches (gradients accumulated, weighted to the full batch's means), clipped by global norm."
     model.train()
+    device = next(model.parameters()).device
+    micro_batches = [to_device(b, device) for b in micro_batches]
     n_pred = sum(int((b["labels"] != -100).sum()) for b in micro_batches)
     n_seq = sum(len(b["input_ids"]) for b in micro_batches)
     mlm = nsp = 0.0
@@ -448,7 +455,9 @@ def evaluate(model, batches):
     was_training = model.training
     model.eval()
     mlm_loss = mlm_right = n_pred = nsp_loss = nsp_right = n_seq = 0
+    device = next(model.parameters()).device
     for b in batches:
+        b = to_device(b, device)
         out = model(**b)
         targets = b["labels"][b["labels"] != -100]
         mlm_loss += F.cross_entropy(out.prediction_logits, targets, reduction="sum").item()
@@ -590,7 +599,7 @@ def pretrain(out_dir, model, train_documents, eval_documents, vocab, data_config
 @torch.no_grad()
 def fill_mask(model, tokenizer, text, top_k=5):
     "The top_k tokens the model predicts at each [MASK] of `text`: a list (one per mask) of (token, probability)."
-    enc = tokenizer(text, return_tensors="pt")
+    enc = to_device(tokenizer(text, return_tensors="pt"), next(model.parameters()).device)
     model.eval()
     logits = model(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"],
                    attention_mask=enc["attention_mask"]).prediction_logits[0]    # (T, V)

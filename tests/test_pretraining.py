@@ -546,3 +546,13 @@ def test_cli_refuses_an_empty_corpus(tmp_path):
     model, train, held_out, vocab, data, run = tiny_run_setup()
     with pytest.raises(ValueError, match="no held-out documents"):
         pretrain(tmp_path / "x", model, train, [], vocab, data, run, progress=False)
+
+
+def test_to_device_moves_tensors_only():
+    "The loops move each batch to the model's device; other values pass through untouched."
+    batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "labels": torch.zeros(2), "n": 3}
+    moved = pt.to_device(batch, torch.device("meta"))
+    assert moved["input_ids"].device.type == "meta" and moved["labels"].device.type == "meta"
+    assert moved["n"] == 3 and batch["input_ids"].device.type == "cpu"
+    same = pt.to_device(batch, torch.device("cpu"))
+    assert same["input_ids"] is batch["input_ids"]                  # already there: no copy
