@@ -1,0 +1,56 @@
+"""Chapter 9: fast paths equal the exact ones. The unpadded forward against the padded model and against
+transformers, on real sentences with the real MiniLM weights, fp32 (1e-5, chapter 6's parity bound) and fp64."""
+import random
+
+import pytest
+import torch
+import transformers
+
+from bert_lit.data import minilm_checkpoint, vader_sentences
+from bert_lit.encoder import BertConfig, BertModel
+from bert_lit.speed import unpadded_forward
+from bert_lit.tokenizer import BertTokenizer
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.set_num_threads(1)
+    path = minilm_checkpoint()
+    tok = BertTokenizer(path)
+    rows = random.Random(5).sample(vader_sentences(), 48)
+    texts = [r.text for r in rows]
+    # single sentences and pairs, padded to the longest in each batch
+    batches = [tok(texts[:16], padding=True, return_tensors="pt"),
+               tok(texts[16:32], texts[32:48], padding=True, return_tensors="pt")]
+    return path, batches
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_unpadded_equals_padded_and_transformers(setup, dtype, tol):
+    path, batches = setup
+    ours = BertModel.from_pretrained(path, dtype=dtype)
+    theirs = transformers.BertModel.from_pretrained(path, attn_implementation="eager", dtype=dtype).eval()
+    with torch.inference_mode():
+        for b in batches:
+            keep = b["attention_mask"].bool()
+            u = unpadded_forward(ours, b["input_ids"], b["attention_mask"], b["token_type_ids"])
+            assert u.dtype == dtype and u.shape == (*b["input_ids"].shape, 384)
+            torch.testing.assert_close(u[keep], ours(**b).last_hidden_state[keep], atol=tol, rtol=0)
+            torch.testing.assert_close(u[keep], theirs(**b).last_hidden_state[keep], atol=tol, rtol=0)
+            assert (u[~keep] == 0).all()
+
+
+def test_unpadded_without_padding_and_without_token_types():
+    "A batch with no padding at all, token_type_ids omitted: the same as the model (a random one, 2 layers)."
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                 intermediate_size=64)).eval()
+    ids = torch.randint(1, 50, (3, 9))
+    mask = torch.ones_like(ids)
+    with torch.inference_mode():
+        torch.testing.assert_close(unpadded_forward(model, ids, mask), model(ids, mask).last_hidden_state,
+                                   atol=1e-6, rtol=0)
+        mask[1, 4:] = 0
+        mask[2, 1:] = 0                                      # a sequence of one token
+        u, p = unpadded_forward(model, ids, mask), model(ids, mask).last_hidden_state
+        torch.testing.assert_close(u[mask.bool()], p[mask.bool()], atol=1e-6, rtol=0)
