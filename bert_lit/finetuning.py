@@ -304,10 +304,12 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=step, desc="fine-tuning", unit="step")
     t0, window, device = time.perf_counter(), [], next(model.parameters()).device
+    order_epoch, order = None, None
     while step < total:
         epoch, index = divmod(step, per_epoch)
-        batch = collate([train[i] for i in length_batches(lengths, config.batch_size, config.seed, epoch)[index]], pad_id)
-        batch = to_device(batch, device)
+        if epoch != order_epoch:                       # the epoch's batch order, computed once per epoch
+            order_epoch, order = epoch, length_batches(lengths, config.batch_size, config.seed, epoch)
+        batch = to_device(collate([train[i] for i in order[index]], pad_id), device)
         model.train()
         loss = model(**batch).loss
         loss.backward()
