@@ -4,9 +4,9 @@
 __all__ = ['MODEL_INPUTS', 'UNIVERSAL_TAGS', 'NAME_TAGS', 'TASKS', 'with_labels', 'labels_of', 'classification_loss',
            'SequenceClassifierOutput', 'TokenClassifierOutput', 'QuestionAnsweringModelOutput',
            'BertForSequenceClassification', 'BertForTokenClassification', 'BertForQuestionAnswering', 'collate',
-           'length_batches', 'FinetuneConfig', 'fit', 'predict', 'accuracy', 'macro_f1', 'scores_by_domain',
-           'encode_texts', 'classify', 'encode_words', 'tag_words', 'tag', 'brown_tagging', 'most_frequent_tag',
-           'word_accuracy', 'bio_spans', 'entity_scores', 'name_spans', 'name_bio', 'window_spans',
+           'length_batches', 'FinetuneConfig', 'loss_count', 'fit', 'predict', 'accuracy', 'macro_f1',
+           'scores_by_domain', 'encode_texts', 'classify', 'encode_words', 'tag_words', 'tag', 'brown_tagging',
+           'most_frequent_tag', 'word_accuracy', 'bio_spans', 'entity_scores', 'name_spans', 'name_bio', 'window_spans',
            'best_context_window', 'answer_token_span', 'qa_features', 'pad_features', 'best_answer', 'normalize_answer',
            'exact_match_score', 'f1_score', 'squad_evaluate', 'answer_questions', 'answer', 'cloze_questions',
            'semantic_search', 'summarize', 'main', 'cli']
@@ -25,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
 from .encoder import BertConfig, BertModel, BertPreTrainedModel
 from .pretrained import atomic_write, mean_pool, sentence_embeddings
-from .pretraining import build_optimizer, rng_states, set_rng_states, to_device
+from .pretraining import (PRECISIONS, autocast, build_optimizer, data_parallel, finish_process, gather_rng_states,
+                                  rank_and_world, restore_rng_states, setup_process, shard, to_device)
 from .tokenizer import pad
 
 # %% ../nbs/08_finetuning.ipynb #5576c981
@@ -236,6 +238,7 @@ class FinetuneConfig:
     warmup_ratio: float = 0.1         # share of the steps spent warming up
     max_grad_norm: float = 1.0
     seed: int = 0                     # the head's initialisation, dropout and the shuffles
+    precision: str = "fp32"           # 'fp32', or autocast to 'bf16' or 'fp16' (chapter 9)
     log_every: int = 10
     save_every: int = 200
 
@@ -245,6 +248,8 @@ class FinetuneConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; choose one of {list(PRECISIONS)}")
 
 
 def _fingerprint(examples) -> str:
@@ -256,15 +261,28 @@ def _fingerprint(examples) -> str:
     return h.hexdigest()[:16]
 
 
+def loss_count(batch) -> int:
+    "What the loss of a batch is a mean over: its labelled tokens for token-level labels, else its rows."
+    labels = batch.get("labels")
+    if labels is not None and labels.dim() == 2 and not labels.dtype.is_floating_point:
+        return int((labels != -100).sum())
+    return len(batch["input_ids"])
+
+
 def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, progress=True, pad_id=0) -> list[dict]:
-    "Fine-tune `model` on `train` (a list of examples); returns the metric records (also in out_dir/metrics.jsonl)."
+    """Fine-tune `model` (on its device) on `train` (a list of examples); returns the metric records (also in
+    out_dir/metrics.jsonl). Under torchrun every process calls it with the same arguments and computes its rows of
+    each batch; process 0 evaluates and writes the files."""
     if not train:
         raise ValueError("no training examples: pass a non-empty list of examples (e.g. from encode_texts)")
+    rank, world = rank_and_world()
     lengths = [len(e["input_ids"]) for e in train]
     per_epoch = math.ceil(len(train) / config.batch_size)
     total = config.epochs * per_epoch
     optimizer, scheduler = build_optimizer(model, config.learning_rate, config.weight_decay,
                                            int(config.warmup_ratio * total), total)
+    device = next(model.parameters()).device
+    scaler = torch.amp.GradScaler(device.type) if config.precision == "fp16" else None
     run = {"config": {k: v for k, v in asdict(config).items() if k not in ("log_every", "save_every")},
            "data": _fingerprint(train), "model": model.config.to_dict()}
     out_dir = Path(out_dir) if out_dir is not None else None
@@ -273,56 +291,75 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
         out_dir.mkdir(parents=True, exist_ok=True)
         ckpt, metrics_file = out_dir / "checkpoint.pt", out_dir / "metrics.jsonl"
         if ckpt.exists():
-            state = torch.load(ckpt, weights_only=True)
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)
             if state["run"] != run:
                 differ = sorted(k for k in run if run[k] != state["run"].get(k))
                 raise ValueError(f"{ckpt} belongs to a run with different {', '.join(differ)}; resume with the same "
                                  "model, data and settings, or use another out_dir")
             model.load_state_dict(state["model"]); optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"]); set_rng_states(state["rng"])
+            scheduler.load_state_dict(state["scheduler"]); restore_rng_states(state["rng"])
+            if scaler is not None and state.get("scaler"):
+                scaler.load_state_dict(state["scaler"])
             step = state["step"]
             records = [json.loads(l) for l in metrics_file.read_text().splitlines()] if metrics_file.exists() else []
             records = [r for r in records if r["step"] <= step]
-        metrics_file.write_text("".join(json.dumps(r) + "\n" for r in records))
+        if rank == 0:
+            metrics_file.write_text("".join(json.dumps(r) + "\n" for r in records))
     if step == 0:
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed + rank)
 
     def log(record):
         records.append(record)
-        if out_dir is not None:
+        if out_dir is not None and rank == 0:
             with (out_dir / "metrics.jsonl").open("a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def save():
+    def save():                                        # under torchrun: every process (random states), 0 writes
         if out_dir is not None:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "rng": rng_states(), "step": step, "run": run}
-            atomic_write(out_dir / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
+            rng = gather_rng_states()
+            if rank == 0:
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "rng": rng, "step": step, "run": run,
+                         "scaler": scaler.state_dict() if scaler is not None else None}
+                atomic_write(out_dir / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
 
     bar = None
-    if progress:
+    if progress and rank == 0:
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=step, desc="fine-tuning", unit="step")
-    t0, window, device = time.perf_counter(), [], next(model.parameters()).device
+    trained, t0, window = data_parallel(model), time.perf_counter(), []
     order_epoch, order = None, None
     while step < total:
         epoch, index = divmod(step, per_epoch)
         if epoch != order_epoch:                       # the epoch's batch order, computed once per epoch
             order_epoch, order = epoch, length_batches(lengths, config.batch_size, config.seed, epoch)
-        batch = to_device(collate([train[i] for i in order[index]], pad_id), device)
+        batch = collate([train[i] for i in order[index]], pad_id)          # the same batch in every process
+        part, rows = shard(batch, rank, world)                              # ... of which this process computes rows
         model.train()
-        loss = model(**batch).loss
-        loss.backward()
+        with autocast(device, config.precision):
+            loss = trained(**to_device(part, device)).loss
+        if world > 1:                                  # weight to the batch's mean; DDP averages: undo the 1/world
+            loss = loss * (loss_count(part) / loss_count(batch) * world if rows else 0.0)
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         lr = optimizer.param_groups[0]["lr"]
-        optimizer.step(); scheduler.step(); optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.step(optimizer); scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step(); optimizer.zero_grad(set_to_none=True)
         step += 1
+        if world > 1:
+            loss = loss.detach() / world
+            dist.all_reduce(loss)                      # the batch's mean loss
         window.append(loss.item())
         if step % config.log_every == 0 or step == total:
             log({"step": step, "split": "train", "epoch": epoch, "loss": sum(window) / len(window),
                  "grad_norm": float(grad_norm), "lr": lr, "seconds": round(time.perf_counter() - t0, 1)})
             window = []
-        if step % per_epoch == 0 and evaluate is not None:
+        if step % per_epoch == 0 and evaluate is not None and rank == 0:
             log({"step": step, "split": "validation", "epoch": epoch + 1, **evaluate(model)})
             if bar is not None:
                 bar.set_postfix({k: f"{v:.3f}" for k, v in records[-1].items() if isinstance(v, float)})
@@ -888,11 +925,15 @@ def main(argv=None):
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1: numbers independent of the machine)")
+    ap.add_argument("--precision", choices=list(PRECISIONS), default="fp32",
+                    help="fp32, or autocast to bf16 or fp16 (fp16 with gradient scaling; chapter 9)")
+    ap.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if present, else cpu)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    torch.use_deterministic_algorithms(True)
+    device = setup_process(a.device)                  # under torchrun: join the process group (chapter 9)
+    rank, world = rank_and_world()
     t0 = time.perf_counter()
     if a.init == "minilm":
         from bert_lit.data import minilm_checkpoint
@@ -908,20 +949,28 @@ def main(argv=None):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*newly|.*not in the checkpoint")
             model = head.from_pretrained(folder, **kwargs)
-    print(f"{a.task}: {described}; {head.__name__} from {'random weights, the configuration of ' if a.from_scratch else ''}"
-          f"{a.init}")
-    config = FinetuneConfig(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate, seed=a.seed)
+    model = model.to(device)
+    if rank == 0:
+        print(f"{a.task}: {described}; {head.__name__} from {'random weights, the configuration of ' if a.from_scratch else ''}"
+              f"{a.init}; {world} process(es), device {device.type}, {a.precision}")
+    config = FinetuneConfig(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate, seed=a.seed,
+                            precision=a.precision)
     out = Path(a.out)
     fit(model, train, config, evaluate=evaluate, out_dir=out, progress=not a.no_progress, pad_id=tokenizer.pad_token_id)
+    if rank != 0:                                     # process 0 tests, saves and reports
+        finish_process()
+        return 0
     test = evaluate(model, final=True)
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
     results = {"task": a.task, "init": a.init, "from_scratch": a.from_scratch, "data": described,
-               "settings": {**asdict(config), "max_length": a.max_length, "threads": a.threads},
+               "settings": {**asdict(config), "max_length": a.max_length, "threads": a.threads,
+                            "processes": world, "device": device.type},
                "test": test, "seconds": round(time.perf_counter() - t0)}
     text = json.dumps(results, indent=1) + "\n"
     atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(text))
     print(json.dumps({k: v for k, v in test.items() if not isinstance(v, dict)}))
+    finish_process()
     return 0
 
 
