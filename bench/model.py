@@ -1,13 +1,16 @@
 """Forward throughput of bert_lit's BertModel vs transformers' BertModel (default attention: sdpa), same weights.
 
-    python bench/model.py                      # bert-base and MiniLM shapes, batch 32 x 128, float32, CPU
+    python bench/model.py                      # bert-base and MiniLM shapes, batch 32 x 128, float32
+    python bench/model.py --dtype bf16         # the same under bfloat16 autocast (both models)
     python bench/model.py --shapes minilm --repeats 9 --threads 1 --padded
+    python bench/model.py --device cuda --dtype bf16 --peak-tflops 989   # on a GPU, with its peak for MFU
 
 Both models run in this process on the same input, alternately (so a busy machine slows both alike), under
 torch.inference_mode, after a warm-up; each time is the median of --repeats runs. Printed per shape:
 sequences/s of each, the ratio bert_lit / transformers (> 1: bert_lit is faster), and the model's FLOP/s as a
 fraction of torch.matmul's FLOP/s measured now at the feed-forward's shape [B*T, D] x [D, I] (the practical
-ceiling of this machine). Model FLOPs are counted analytically: 2 * (matmul parameters) per token, plus
+ceiling of this machine), and with --peak-tflops as a fraction of the hardware's peak (model FLOP utilisation).
+Model FLOPs are counted analytically: 2 * (matmul parameters) per token, plus
 4 * T^2 * D per layer per sequence for Q K^T and P V, plus the pooler.
 """
 import argparse
@@ -23,6 +26,7 @@ import transformers
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bert_lit.data import minilm_checkpoint  # noqa: E402
 from bert_lit.encoder import BertModel  # noqa: E402
+from bert_lit.pretraining import autocast  # noqa: E402
 
 SHAPES = {
     "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
@@ -67,17 +71,24 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--padded", action="store_true", help="random lengths with padding instead of full sequences")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of both models")
+    p.add_argument("--peak-tflops", type=float, default=None, help="the device's peak at --dtype, for MFU")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     B, T = args.batch, args.seq
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {torch.get_num_threads()} threads, "
-          f"batch {B} x {T}, float32, {'padded' if args.padded else 'full'} sequences, median of {args.repeats}")
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, {where}, "
+          f"batch {B} x {T}, {args.dtype}, {'padded' if args.padded else 'full'} sequences, median of {args.repeats}")
     for shape in args.shapes:
         with tempfile.TemporaryDirectory() as folder:
             ours, theirs = models(shape, folder)
+            ours, theirs = ours.to(dev), theirs.to(dev)
         c = ours.config
         g = torch.Generator().manual_seed(0)
         ids = torch.randint(1000, c.vocab_size, (B, T), generator=g)
@@ -85,19 +96,25 @@ def main(argv=None):
         if args.padded:
             lengths = torch.randint(T // 4, T + 1, (B,), generator=g)
             mask = (torch.arange(T) < lengths[:, None]).long()
-        enc = dict(input_ids=ids * mask, attention_mask=mask, token_type_ids=torch.zeros_like(ids))
-        with torch.inference_mode():
-            a = ours(**enc).last_hidden_state
-            b = theirs(**enc).last_hidden_state
-            diff = (a - b)[mask.bool()].abs().max().item()
+        enc = {k: v.to(dev) for k, v in dict(input_ids=ids * mask, attention_mask=mask,
+                                               token_type_ids=torch.zeros_like(ids)).items()}
+        run_ours = lambda: (ours(**enc), sync())          # noqa: E731  (a GPU runs asynchronously: wait for it)
+        run_theirs = lambda: (theirs(**enc), sync())      # noqa: E731
+        with torch.inference_mode(), autocast(dev, args.dtype):
+            a = ours(**enc).last_hidden_state.float()
+            b = theirs(**enc).last_hidden_state.float()
+            diff = (a - b)[mask.to(dev).bool()].abs().max().item()
+            for _ in range(2):
+                run_ours(); run_theirs()                  # warm-up (kernel choice, caches)
             t_ours, t_theirs = [], []
             for _ in range(args.repeats):  # alternate, so that load from elsewhere hits both alike
-                t_ours += timed(lambda: ours(**enc), 1)
-                t_theirs += timed(lambda: theirs(**enc), 1)
-            x = torch.randn(B * T, c.hidden_size)
-            w = torch.randn(c.hidden_size, c.intermediate_size)
-            torch.matmul(x, w)
-            t_mm = statistics.median(timed(lambda: torch.matmul(x, w), max(args.repeats, 5)))
+                t_ours += timed(run_ours, 1)
+                t_theirs += timed(run_theirs, 1)
+            mm_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+            x = torch.randn(B * T, c.hidden_size, device=dev, dtype=mm_dtype)
+            w = torch.randn(c.hidden_size, c.intermediate_size, device=dev, dtype=mm_dtype)
+            torch.matmul(x, w); sync()
+            t_mm = statistics.median(timed(lambda: (torch.matmul(x, w), sync()), max(args.repeats, 5)))
         mo, mt = statistics.median(t_ours), statistics.median(t_theirs)
         flops, mm_flops = model_flops(c, B, T), 2 * B * T * c.hidden_size * c.intermediate_size / t_mm
         print(f"\n{shape}: {c.num_hidden_layers} layers, D={c.hidden_size}, H={c.num_attention_heads}, "
@@ -112,6 +129,10 @@ def main(argv=None):
               f"{mm_flops / 1e9:.1f} GFLOP/s")
         print(f"  model FLOP/s / matmul FLOP/s: bert_lit {flops / mo / mm_flops:.2f}, "
               f"transformers {flops / mt / mm_flops:.2f}")
+        print(f"  tokens/s: bert_lit {B * T / mo:,.0f}, transformers {B * T / mt:,.0f}")
+        if args.peak_tflops:
+            print(f"  model FLOP utilisation (of {args.peak_tflops:g} TFLOP/s peak): bert_lit "
+                  f"{flops / mo / 1e12 / args.peak_tflops:.3f}, transformers {flops / mt / 1e12 / args.peak_tflops:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Training-step throughput of bert_lit's BertForPreTraining vs transformers' at the same config, weights and batch.
 
     python bench/pretrain.py [--batch-size 32] [--seq-len 128] [--steps 5] [--threads N]
+    python bench/pretrain.py --device cuda --precision bf16 --hidden-size 768 --layers 12 --heads 12 --vocab-size 30522
 
 One training step = forward with labels, backward, clip, AdamW step. Both models run in this one process,
 interleaved, on the same batch (15 % of the positions predicted, as in pretraining). Prints tokens/s of each and
@@ -14,7 +15,7 @@ import torch
 import transformers
 
 from bert_lit.encoder import BertConfig
-from bert_lit.pretraining import BertForPreTraining, build_optimizer
+from bert_lit.pretraining import BertForPreTraining, autocast, build_optimizer
 
 
 def main():
@@ -27,7 +28,12 @@ def main():
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--peak-tflops", type=float, default=None, help="the device's peak, for model FLOP utilisation")
+    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (both)")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     if a.threads:
         torch.set_num_threads(a.threads)
     cfg = BertConfig(vocab_size=a.vocab_size, hidden_size=a.hidden_size, num_hidden_layers=a.layers,
@@ -38,6 +44,7 @@ def main():
     theirs = transformers.BertForPreTraining(transformers.BertConfig(
         **{k: v for k, v in cfg.to_dict().items() if k not in ("extra", "model_type")}))
     theirs.load_state_dict(ours.state_dict(), strict=False)
+    ours, theirs = ours.to(dev), theirs.to(dev)
     B, T = a.batch_size, a.seq_len
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, cfg.vocab_size, (B, T), generator=g)
@@ -46,14 +53,24 @@ def main():
     batch = dict(input_ids=ids, token_type_ids=(torch.arange(T) >= T // 2).long().expand(B, T),
                  attention_mask=torch.ones_like(ids), labels=labels,
                  next_sentence_label=torch.randint(0, 2, (B,), generator=g))
+    batch = {k: v.to(dev) for k, v in batch.items()}
 
     def stepper(model):
         opt, sched = build_optimizer(model, 1e-4, 0.01, 0, 10_000)
+        scaler = torch.amp.GradScaler(dev.type) if a.precision == "fp16" else None
         def step():
-            loss = model(**batch).loss
-            loss.backward()
+            with autocast(dev, a.precision):
+                loss = model(**batch).loss
+            (scaler.scale(loss) if scaler else loss).backward()
+            if scaler:
+                scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+            if scaler:
+                scaler.step(opt); scaler.update()
+            else:
+                opt.step()
+            sched.step(); opt.zero_grad(set_to_none=True)
+            sync()
         return step
 
     steps = {"bert_lit": stepper(ours.train()), "transformers": stepper(theirs.train())}
@@ -65,13 +82,22 @@ def main():
         for k, s in steps.items():                        # interleaved: both see the same machine load
             t = time.perf_counter(); s(); times[k].append(time.perf_counter() - t)
     print(f"config: {a.layers} layers x {a.hidden_size} hidden, {a.heads} heads, vocab {cfg.vocab_size}; "
-          f"batch {B} x {T} tokens, {int((labels != -100).sum())} predicted; threads {torch.get_num_threads()}")
+          f"batch {B} x {T} tokens, {int((labels != -100).sum())} predicted; {a.precision}; "
+          f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'CPU, threads {torch.get_num_threads()}'}")
     tps = {}
     for k, ts in times.items():
         best = min(ts)
         tps[k] = B * T / best
         print(f"{k:13} {best * 1e3:8.1f} ms/step (best of {len(ts)})  {tps[k]:9.0f} tokens/s")
     print(f"ratio bert_lit / transformers: {tps['bert_lit'] / tps['transformers']:.2f}")
+    # useful work of one step: 3 x the forward (backward = 2 x forward), the MLM decoder at the predicted tokens only
+    D, I, L, V, P = a.hidden_size, 4 * a.hidden_size, a.layers, cfg.vocab_size, int((labels != -100).sum())
+    forward = 2 * B * T * L * (4 * D * D + 2 * D * I) + B * L * 4 * T * T * D + 2 * B * D * D + 2 * P * (D * D + D * V)
+    print(f"model TFLOP/s (3 x forward per step): " + ", ".join(f"{k} {3 * forward * tps[k] / (B * T) / 1e12:.2f}"
+                                                              for k in tps))
+    if a.peak_tflops:
+        print("model FLOP utilisation: " + ", ".join(f"{k} {3 * forward * tps[k] / (B * T) / 1e12 / a.peak_tflops:.3f}"
+                                                     for k in tps))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ BertModel (default attention: sdpa) on the same padded batches, same weights (th
 
     python bench/unpad.py                     # 16 random batches of 32 VADER sentences, 2 threads
     python bench/unpad.py --batches 32 --threads 1 --repeats 5
+    python bench/unpad.py --device cuda --dtype bf16 --batches 64
 
 Batches are random draws of real sentences (not sorted by length), tokenized with the MiniLM vocabulary and padded
 to their longest member, as a user's batches would be. Both models run in this process, alternately, under
@@ -33,33 +34,42 @@ def main():
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of all paths")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.set_num_threads(a.threads)
+    transformers.logging.disable_progress_bar()
     path = minilm_checkpoint()
     tok = BertTokenizer(path)
-    ours = BertModel.from_pretrained(path).eval()
-    theirs = transformers.BertModel.from_pretrained(path).eval()
+    ours = BertModel.from_pretrained(path).eval().to(dev)
+    theirs = transformers.BertModel.from_pretrained(path).eval().to(dev)
     rows = random.Random(0).sample(vader_sentences(), a.batches * a.batch_size)
     batches = [tok([r.text for r in rows[i:i + a.batch_size]], padding=True, truncation=True, max_length=128,
                    return_tensors="pt") for i in range(0, len(rows), a.batch_size)]
+    batches = [{k: v.to(dev) for k, v in b.items()} for b in batches]
     real = sum(int(b["attention_mask"].sum()) for b in batches)
     print(f"{a.batches} batches of {a.batch_size} real sentences, padding {1 - real / sum(b['attention_mask'].numel() for b in batches):.3f}; "
-          f"threads {a.threads}, torch {torch.__version__}, transformers {transformers.__version__}")
+          f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'CPU, threads {a.threads}'}, {a.dtype}, torch {torch.__version__}, transformers {transformers.__version__}")
     paths = {"transformers": lambda b: theirs(**b).last_hidden_state,
              "bert_lit padded": lambda b: ours(**b).last_hidden_state,
              "bert_lit unpadded": lambda b: unpadded_forward(ours, b["input_ids"], b["attention_mask"], b["token_type_ids"])}
     times = {k: [] for k in paths}
-    with torch.inference_mode():
+    from bert_lit.pretraining import autocast
+    tol = 1e-4 if a.dtype == "fp32" else 0.5                     # bf16: the outputs agree to its precision
+    with torch.inference_mode(), autocast(dev, a.dtype):
         for b in batches[:2]:                                    # warm-up, and the outputs agree
             ref = theirs(**b).last_hidden_state
             keep = b["attention_mask"].bool()
             for k, fn in paths.items():
-                assert (fn(b)[keep] - ref[keep]).abs().max() < 1e-4, k
+                assert (fn(b)[keep].float() - ref[keep].float()).abs().max() < tol, k
         for _ in range(a.repeats):
             for k, fn in paths.items():                          # alternately: a busy machine slows all alike
                 t = time.perf_counter()
                 for b in batches:
                     fn(b)
+                sync()
                 times[k].append(time.perf_counter() - t)
     n = a.batches * a.batch_size
     med = {k: statistics.median(v) for k, v in times.items()}

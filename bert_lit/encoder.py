@@ -222,17 +222,17 @@ class BertModel(BertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 output_hidden_states=False, output_attentions=False):
-        self._check_inputs(input_ids, attention_mask, token_type_ids, position_ids)
+        padded = self._check_inputs(input_ids, attention_mask, token_type_ids, position_ids)
         x = self.embeddings(input_ids, token_type_ids, position_ids)                   # (B, T, D)
         bias = None
-        if attention_mask is not None and not attention_mask.all():
+        if padded:                                                                     # no padding: no mask at all
             bias = padding_mask_bias(attention_mask, x.dtype)[:, None]                  # (B, 1, 1, T), once
         h, hidden_states, attentions = self.encoder(x, bias, output_hidden_states, output_attentions)
         pooled = self.pooler(h) if self.pooler is not None else None
         return BertModelOutput(h, pooled, hidden_states, attentions)
 
     def _check_inputs(self, input_ids, attention_mask, token_type_ids, position_ids):
-        "Raise a clear error for input the model cannot handle (shapes, id ranges, sequence length)."
+        "Raise a clear error for input the model cannot handle (shapes, id ranges, sequence length); returns whether there is padding."
         c = self.config
         if input_ids is None:
             raise ValueError("input_ids is required: pass token ids of shape (batch, sequence), "
@@ -262,7 +262,11 @@ class BertModel(BertPreTrainedModel):
             _check_ids("position_ids", position_ids, input_ids.shape)
             checked.append(("position_ids", position_ids, c.max_position_embeddings,
                             "positions run from 0 to max_position_embeddings - 1"))
-        bounds = torch.stack([torch.stack(torch.aminmax(ids)).long() for _, ids, _, _ in checked]).tolist()  # one sync
-        for (name, _, limit, hint), (lo, hi) in zip(checked, bounds):
+        stats = [torch.stack(torch.aminmax(ids)).long() for _, ids, _, _ in checked]
+        if attention_mask is not None:
+            stats.append((attention_mask == 0).any().long().expand(2))                # is there padding?
+        stats = torch.stack(stats).tolist()                  # the forward pass's one wait for the device (chapter 9)
+        for (name, _, limit, hint), (lo, hi) in zip(checked, stats):
             if lo < 0 or hi >= limit:
                 raise ValueError(f"{name} contains {lo if lo < 0 else hi}, outside [0, {limit}); {hint}")
+        return attention_mask is not None and stats[-1][0] == 1

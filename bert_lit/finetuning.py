@@ -351,13 +351,15 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
             optimizer.step()
         scheduler.step(); optimizer.zero_grad(set_to_none=True)
         step += 1
+        loss = loss.detach()
         if world > 1:
-            loss = loss.detach() / world
+            loss = loss / world
             dist.all_reduce(loss)                      # the batch's mean loss
-        window.append(loss.item())
-        if step % config.log_every == 0 or step == total:
-            log({"step": step, "split": "train", "epoch": epoch, "loss": sum(window) / len(window),
-                 "grad_norm": float(grad_norm), "lr": lr, "seconds": round(time.perf_counter() - t0, 1)})
+        window.append(loss)
+        if step % config.log_every == 0 or step == total:   # the loop's one wait for the device, once per log line
+            mean, norm = torch.stack([torch.stack(window).double().mean(), grad_norm.double()]).tolist()
+            log({"step": step, "split": "train", "epoch": epoch, "loss": mean, "grad_norm": norm, "lr": lr,
+                 "seconds": round(time.perf_counter() - t0, 1)})
             window = []
         if step % per_epoch == 0 and evaluate is not None and rank == 0:
             log({"step": step, "split": "validation", "epoch": epoch + 1, **evaluate(model)})

@@ -498,8 +498,8 @@ def train_step(model, optimizer, scheduler, micro_batches, max_grad_norm=1.0, pr
         optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
-    mlm, nsp = losses.tolist()                                              # the step's one wait for the device
-    return {"loss": mlm + nsp, "mlm_loss": mlm, "nsp_loss": nsp, "grad_norm": float(grad_norm), "lr": lr}
+    mlm, nsp, norm = torch.cat([losses, grad_norm.double().view(1)]).tolist()   # the step's one wait for the device
+    return {"loss": mlm + nsp, "mlm_loss": mlm, "nsp_loss": nsp, "grad_norm": norm, "lr": lr}
 
 # %% ../nbs/07_pretraining.ipynb #b7cf4392
 @torch.no_grad()
@@ -759,6 +759,7 @@ def main(argv=None):
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--intermediate-size", type=int, default=1024)
+    ap.add_argument("--dropout", type=float, default=0.1, help="hidden and attention dropout (default 0.1, BERT's)")
     ap.add_argument("--max-seq-length", type=int, default=d.max_seq_length)
     ap.add_argument("--max-predictions-per-seq", type=int, default=d.max_predictions_per_seq)
     ap.add_argument("--whole-word-mask", action="store_true")
@@ -818,7 +819,8 @@ def main(argv=None):
     torch.manual_seed(config.seed)
     model = BertForPreTraining(BertConfig(vocab_size=vocab.vocab_size, hidden_size=a.hidden_size,
                                           num_hidden_layers=a.layers, num_attention_heads=a.heads,
-                                          intermediate_size=a.intermediate_size,
+                                          intermediate_size=a.intermediate_size, hidden_dropout_prob=a.dropout,
+                                          attention_probs_dropout_prob=a.dropout,
                                           max_position_embeddings=max(128, a.max_seq_length))).to(device)
     say(f"training on {world} process(es), device {device.type}, {config.precision}")
     records = pretrain(out, model, train_docs, eval_docs, vocab, data_config, config, progress=not a.no_progress)
