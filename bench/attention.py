@@ -10,14 +10,12 @@ the (T x T) probability matrix; on GPUs it dispatches to FlashAttention or memor
 """
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bert_lit.attention import attention_matrix, attention_sdpa, padding_mask_bias  # noqa: E402
+from common import add_device_options, device_setup, tensor_dtype   # first: it puts this repository on sys.path
+from bert_lit.attention import attention_matrix, attention_sdpa, padding_mask_bias
 
 SHAPES = {"minilm": (12, 32), "bert-base": (12, 64)}   # heads, head size
 
@@ -27,16 +25,10 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32")
+    add_device_options(ap)
     a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    dev = torch.device(a.device)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[a.dtype]
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    dev, sync, where = device_setup(a)
+    dtype = tensor_dtype(a.dtype)
     print(f"torch {torch.__version__}, {where}, {a.dtype}, batch {a.batch} x {a.seq}, median of {a.repeats}")
     B, T = a.batch, a.seq
     g = torch.Generator().manual_seed(0)

@@ -11,17 +11,15 @@ C++ compiler on the machine).
 """
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import transformers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bert_lit.data import minilm_checkpoint  # noqa: E402
-from bert_lit.encoder import BertModel  # noqa: E402
-from bert_lit.pretraining import autocast  # noqa: E402
+from common import add_device_options, device_setup   # first: it puts this repository on sys.path
+from bert_lit.data import minilm_checkpoint
+from bert_lit.encoder import BertModel
+from bert_lit.pretraining import autocast
 
 
 def main():
@@ -29,15 +27,10 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32")
+    add_device_options(ap)
     a = ap.parse_args()
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    dev, sync, where = device_setup(a)
     transformers.logging.set_verbosity_error()
-    dev = torch.device(a.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     transformers.logging.disable_progress_bar()
     path = minilm_checkpoint()
     eager = BertModel.from_pretrained(path).eval().to(dev)
@@ -48,7 +41,6 @@ def main():
     enc = {"input_ids": torch.randint(1000, 30000, (B, T), generator=g).to(dev),
            "attention_mask": torch.ones(B, T, dtype=torch.long, device=dev),
            "token_type_ids": torch.zeros(B, T, dtype=torch.long, device=dev)}
-    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__}, {where}, {a.dtype}, MiniLM, batch {B} x {T}")
     with torch.inference_mode(), autocast(dev, a.dtype):
         t = time.perf_counter()
@@ -69,8 +61,8 @@ def main():
         print(f"{k:13} {B / med[k]:8.1f} seq/s")
     print(f"ratio compiled / eager: {med['eager'] / med['compiled']:.2f}; "
           f"compiled / transformers: {med['transformers'] / med['compiled']:.2f}; "
-          f"eager / transformers: {med['transformers'] / med['eager']:.2f}; "
-          f"calls to repay the compile: {compile_s / max(med['eager'] - med['compiled'], 1e-9):.0f}")
+          f"eager / transformers: {med['transformers'] / med['eager']:.2f}; calls to repay the compile: "
+          + (f"{compile_s / (med['eager'] - med['compiled']):.0f}" if med["compiled"] < med["eager"] else "never"))
 
 
 if __name__ == "__main__":

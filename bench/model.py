@@ -15,18 +15,16 @@ Model FLOPs are counted analytically: 2 * (matmul parameters) per token, plus
 """
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 import transformers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bert_lit.data import minilm_checkpoint  # noqa: E402
-from bert_lit.encoder import BertModel  # noqa: E402
-from bert_lit.pretraining import autocast  # noqa: E402
+from common import add_device_options, device_setup, model_flops, tensor_dtype   # first: it puts this repository on sys.path
+from bert_lit.data import minilm_checkpoint
+from bert_lit.encoder import BertModel
+from bert_lit.pretraining import autocast
 
 SHAPES = {
     "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
@@ -46,14 +44,6 @@ def models(shape, folder):
     return BertModel.from_pretrained(path).eval(), theirs
 
 
-def model_flops(c, B, T):
-    "Multiply-adds x 2 of one forward pass: the linear layers, the two attention products, the pooler."
-    D, I, L = c.hidden_size, c.intermediate_size, c.num_hidden_layers
-    linear = 2 * B * T * L * (4 * D * D + 2 * D * I)  # Q, K, V, output projection; feed-forward in and out
-    attention = B * L * 4 * T * T * D                  # Q K^T and P V: 2 T^2 D each
-    return linear + attention + 2 * B * D * D          # pooler on [CLS]
-
-
 def timed(fn, repeats):
     times = []
     for _ in range(repeats):
@@ -70,19 +60,13 @@ def main(argv=None):
     p.add_argument("--seq", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--padded", action="store_true", help="random lengths with padding instead of full sequences")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of both models")
+    add_device_options(p)
     p.add_argument("--peak-tflops", type=float, default=None, help="the device's peak at --dtype, for MFU")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    dev, sync, where = device_setup(args)
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     B, T = args.batch, args.seq
-    dev = torch.device(args.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    where = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {where}, "
           f"batch {B} x {T}, {args.dtype}, {'padded' if args.padded else 'full'} sequences, median of {args.repeats}")
     for shape in args.shapes:
@@ -110,7 +94,7 @@ def main(argv=None):
             for _ in range(args.repeats):  # alternate, so that load from elsewhere hits both alike
                 t_ours += timed(run_ours, 1)
                 t_theirs += timed(run_theirs, 1)
-            mm_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
+            mm_dtype = tensor_dtype(args.dtype)
             x = torch.randn(B * T, c.hidden_size, device=dev, dtype=mm_dtype)
             w = torch.randn(c.hidden_size, c.intermediate_size, device=dev, dtype=mm_dtype)
             torch.matmul(x, w); sync()

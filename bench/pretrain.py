@@ -14,8 +14,9 @@ import time
 import torch
 import transformers
 
+from common import add_device_options, device_setup, model_flops   # first: it puts this repository on sys.path
 from bert_lit.encoder import BertConfig
-from bert_lit.pretraining import BertForPreTraining, autocast, build_optimizer
+from bert_lit.pretraining import BertForPreTraining, autocast, build_optimizer, optimizer_step
 
 
 def main():
@@ -27,15 +28,10 @@ def main():
     ap.add_argument("--hidden-size", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_device_options(ap, precision_flag="--precision")
     ap.add_argument("--peak-tflops", type=float, default=None, help="the device's peak, for model FLOP utilisation")
-    ap.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision (both)")
     a = ap.parse_args()
-    dev = torch.device(a.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    dev, sync, where = device_setup(a)
     cfg = BertConfig(vocab_size=a.vocab_size, hidden_size=a.hidden_size, num_hidden_layers=a.layers,
                      num_attention_heads=a.heads, intermediate_size=4 * a.hidden_size,
                      max_position_embeddings=max(512, a.seq_len))
@@ -62,14 +58,7 @@ def main():
             with autocast(dev, a.precision):
                 loss = model(**batch).loss
             (scaler.scale(loss) if scaler else loss).backward()
-            if scaler:
-                scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            if scaler:
-                scaler.step(opt); scaler.update()
-            else:
-                opt.step()
-            sched.step(); opt.zero_grad(set_to_none=True)
+            optimizer_step(model, opt, sched, 1.0, scaler)        # clip, step, schedule, zero: the same for both
             sync()
         return step
 
@@ -83,7 +72,7 @@ def main():
             t = time.perf_counter(); s(); times[k].append(time.perf_counter() - t)
     print(f"config: {a.layers} layers x {a.hidden_size} hidden, {a.heads} heads, vocab {cfg.vocab_size}; "
           f"batch {B} x {T} tokens, {int((labels != -100).sum())} predicted; {a.precision}; "
-          f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'CPU, threads {torch.get_num_threads()}'}")
+          f"{where}")
     tps = {}
     for k, ts in times.items():
         best = min(ts)
@@ -91,8 +80,8 @@ def main():
         print(f"{k:13} {best * 1e3:8.1f} ms/step (best of {len(ts)})  {tps[k]:9.0f} tokens/s")
     print(f"ratio bert_lit / transformers: {tps['bert_lit'] / tps['transformers']:.2f}")
     # useful work of one step: 3 x the forward (backward = 2 x forward), the MLM decoder at the predicted tokens only
-    D, I, L, V, P = a.hidden_size, 4 * a.hidden_size, a.layers, cfg.vocab_size, int((labels != -100).sum())
-    forward = 2 * B * T * L * (4 * D * D + 2 * D * I) + B * L * 4 * T * T * D + 2 * B * D * D + 2 * P * (D * D + D * V)
+    D, V, P = a.hidden_size, cfg.vocab_size, int((labels != -100).sum())
+    forward = model_flops(cfg, B, T) + 2 * P * (D * D + D * V)   # + the MLM transform and decoder at P positions
     print(f"model TFLOP/s (3 x forward per step): " + ", ".join(f"{k} {3 * forward * tps[k] / (B * T) / 1e12:.2f}"
                                                               for k in tps))
     if a.peak_tflops:

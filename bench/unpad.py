@@ -14,18 +14,16 @@ transformers (> 1: bert_lit is faster).
 import argparse
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import transformers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bert_lit.data import minilm_checkpoint, vader_sentences  # noqa: E402
-from bert_lit.encoder import BertModel  # noqa: E402
-from bert_lit.speed import unpadded_forward  # noqa: E402
-from bert_lit.tokenizer import BertTokenizer  # noqa: E402
+from common import add_device_options, device_setup   # first: it puts this repository on sys.path
+from bert_lit.data import minilm_checkpoint, vader_sentences
+from bert_lit.encoder import BertModel
+from bert_lit.speed import unpadded_forward
+from bert_lit.tokenizer import BertTokenizer
 
 
 def main():
@@ -33,13 +31,9 @@ def main():
     ap.add_argument("--batches", type=int, default=16)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of all paths")
+    add_device_options(ap, threads=2)
     a = ap.parse_args()
-    dev = torch.device(a.device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    torch.set_num_threads(a.threads)
+    dev, sync, where = device_setup(a)
     transformers.logging.disable_progress_bar()
     path = minilm_checkpoint()
     tok = BertTokenizer(path)
@@ -51,7 +45,7 @@ def main():
     batches = [{k: v.to(dev) for k, v in b.items()} for b in batches]
     real = sum(int(b["attention_mask"].sum()) for b in batches)
     print(f"{a.batches} batches of {a.batch_size} real sentences, padding {1 - real / sum(b['attention_mask'].numel() for b in batches):.3f}; "
-          f"{torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'CPU, threads {a.threads}'}, {a.dtype}, torch {torch.__version__}, transformers {transformers.__version__}")
+          f"{where}, {a.dtype}, torch {torch.__version__}, transformers {transformers.__version__}")
     paths = {"transformers": lambda b: theirs(**b).last_hidden_state,
              "bert_lit padded": lambda b: ours(**b).last_hidden_state,
              "bert_lit unpadded": lambda b: unpadded_forward(ours, b["input_ids"], b["attention_mask"], b["token_type_ids"])}

@@ -31,8 +31,9 @@ from torch import nn
 
 from .encoder import BertConfig, BertModel, BertPreTrainedModel
 from .pretrained import atomic_write, mean_pool, sentence_embeddings
-from .pretraining import (PRECISIONS, autocast, build_optimizer, data_parallel, finish_process, gather_rng_states,
-                                  rank_and_world, restore_rng_states, setup_process, shard, to_device)
+from .pretraining import (PRECISIONS, autocast, build_optimizer, data_parallel, finish_process, optimizer_step,
+                                  precision_dtype, rank_and_world, restore_training_state, save_training_state,
+                                  setup_process, shard, to_device)
 from .tokenizer import pad
 
 # %% ../nbs/08_finetuning.ipynb #5576c981
@@ -104,12 +105,8 @@ class SequenceClassifierOutput:
 
 
 @dataclass
-class TokenClassifierOutput:
-    "loss (when labels are given) and logits (B, T, C)."
-    loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    hidden_states: tuple | None = None
-    attentions: tuple | None = None
+class TokenClassifierOutput(SequenceClassifierOutput):
+    "loss (when labels are given) and logits (B, T, C): the fields of SequenceClassifierOutput, one row of logits per token."
 
 
 @dataclass
@@ -248,8 +245,7 @@ class FinetuneConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision={self.precision!r}; choose one of {list(PRECISIONS)}")
+        precision_dtype(self.precision)                   # a ValueError naming the choices
 
 
 def _fingerprint(examples) -> str:
@@ -296,10 +292,7 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
                 differ = sorted(k for k in run if run[k] != state["run"].get(k))
                 raise ValueError(f"{ckpt} belongs to a run with different {', '.join(differ)}; resume with the same "
                                  "model, data and settings, or use another out_dir")
-            model.load_state_dict(state["model"]); optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"]); restore_rng_states(state["rng"])
-            if scaler is not None and state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
+            restore_training_state(state, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
             step = state["step"]
             records = [json.loads(l) for l in metrics_file.read_text().splitlines()] if metrics_file.exists() else []
             records = [r for r in records if r["step"] <= step]
@@ -316,12 +309,8 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
 
     def save():                                        # under torchrun: every process (random states), 0 writes
         if out_dir is not None:
-            rng = gather_rng_states()
-            if rank == 0:
-                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "rng": rng, "step": step, "run": run,
-                         "scaler": scaler.state_dict() if scaler is not None else None}
-                atomic_write(out_dir / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
+            save_training_state(out_dir / "checkpoint.pt", model=model, optimizer=optimizer, scheduler=scheduler,
+                                scaler=scaler, step=step, run=run)
 
     bar = None
     if progress and rank == 0:
@@ -341,15 +330,7 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
         if world > 1:                                  # weight to the batch's mean; DDP averages: undo the 1/world
             loss = loss * (loss_count(part) / loss_count(batch) * world if rows else 0.0)
         (scaler.scale(loss) if scaler is not None else loss).backward()
-        if scaler is not None:
-            scaler.unscale_(optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        lr = optimizer.param_groups[0]["lr"]
-        if scaler is not None:
-            scaler.step(optimizer); scaler.update()
-        else:
-            optimizer.step()
-        scheduler.step(); optimizer.zero_grad(set_to_none=True)
+        grad_norm, lr = optimizer_step(model, optimizer, scheduler, config.max_grad_norm, scaler)
         step += 1
         loss = loss.detach()
         if world > 1:

@@ -6,10 +6,10 @@ __all__ = ['PRECISIONS', 'PretrainingDataConfig', 'VocabInfo', 'tokenize_documen
            'create_training_instances', 'collate', 'PretrainingBatches', 'BertPredictionHeadTransform',
            'BertLMPredictionHead', 'BertOnlyMLMHead', 'BertPreTrainingHeads', 'BertForPreTrainingOutput',
            'MaskedLMOutput', 'masked_lm_logits', 'BertForPreTraining', 'BertForMaskedLM', 'parameter_groups',
-           'linear_warmup_decay', 'build_optimizer', 'to_device', 'rank_and_world', 'shard', 'autocast', 'train_step',
-           'evaluate', 'rng_states', 'set_rng_states', 'gather_rng_states', 'restore_rng_states', 'save_checkpoint',
-           'load_checkpoint', 'PretrainingConfig', 'data_parallel', 'pretrain', 'fill_mask', 'setup_process',
-           'finish_process', 'main']
+           'linear_warmup_decay', 'build_optimizer', 'to_device', 'rank_and_world', 'shard', 'precision_dtype',
+           'autocast', 'optimizer_step', 'train_step', 'evaluate', 'rng_states', 'set_rng_states', 'gather_rng_states',
+           'restore_rng_states', 'save_training_state', 'restore_training_state', 'save_checkpoint', 'load_checkpoint',
+           'PretrainingConfig', 'data_parallel', 'pretrain', 'fill_mask', 'setup_process', 'finish_process', 'main']
 
 # %% ../nbs/07_pretraining.ipynb #0da23f59
 import contextlib
@@ -454,12 +454,34 @@ def shard(batch, rank=0, world=1):
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def autocast(device, precision="fp32"):
-    "torch.autocast for `precision` on the device's type: 'fp32' (off), 'bf16' or 'fp16' (with a GradScaler when training)."
+def precision_dtype(precision):
+    "The autocast dtype of `precision`: None for 'fp32', bfloat16 for 'bf16', float16 for 'fp16'."
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; choose one of {list(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
+    return PRECISIONS[precision]
+
+
+def autocast(device, precision="fp32"):
+    "torch.autocast for `precision` on the device's type: 'fp32' (off), 'bf16' or 'fp16' (with a GradScaler when training)."
+    dtype = precision_dtype(precision)
     return torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype is not None)
+
+
+def optimizer_step(model, optimizer, scheduler, max_grad_norm=1.0, scaler=None):
+    """Clip the gradients by global norm, step, advance the schedule and clear the gradients; returns (grad norm, lr).
+    With a GradScaler (float16) the gradients are unscaled before clipping and the step is skipped after an overflow."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)                                          # clip the true gradients
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    lr = optimizer.param_groups[0]["lr"]
+    if scaler is not None:
+        scaler.step(optimizer)                                              # skipped if a gradient overflowed
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return grad_norm, lr
 
 
 def train_step(model, optimizer, scheduler, micro_batches, max_grad_norm=1.0, precision="fp32", scaler=None):
@@ -487,17 +509,7 @@ def train_step(model, optimizer, scheduler, micro_batches, max_grad_norm=1.0, pr
         losses += torch.stack([out.mlm_loss.detach().double() * w_mlm, out.nsp_loss.detach().double() * w_nsp])
     if world > 1:
         dist.all_reduce(losses)                                             # sum over processes: the batch's losses
-    if scaler is not None:
-        scaler.unscale_(optimizer)                                          # clip the true gradients
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    lr = optimizer.param_groups[0]["lr"]
-    if scaler is not None:
-        scaler.step(optimizer)                                              # skipped if a gradient overflowed
-        scaler.update()
-    else:
-        optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
+    grad_norm, lr = optimizer_step(model, optimizer, scheduler, max_grad_norm, scaler)
     mlm, nsp, norm = torch.cat([losses, grad_norm.double().view(1)]).tolist()   # the step's one wait for the device
     return {"loss": mlm + nsp, "mlm_loss": mlm, "nsp_loss": nsp, "grad_norm": norm, "lr": lr}
 
@@ -567,15 +579,32 @@ def restore_rng_states(saved):
             torch.manual_seed(int(torch.randint(0, 2**31, ())) + rank)     # distinct from the processes it copied
 
 
-def save_checkpoint(path, *, model, optimizer, scheduler, batches, step, config, scaler=None):
-    """Write everything a resumed run needs to `path`, atomically (temporary file, then os.replace).
-    Under torchrun every process calls it (to hand over its random state) and process 0 writes."""
+def save_training_state(path, *, model, optimizer, scheduler, scaler=None, **extra):
+    """Write the model, optimiser, schedule, gradient scaler, every process's random state and `extra` to `path`,
+    atomically (temporary file, then os.replace). Under torchrun every process calls it (to hand over its random
+    state) and process 0 writes."""
     rng = gather_rng_states()
     if rank_and_world()[0] == 0:
-        state = {"step": step, "config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "data": batches.state_dict(), "rng": rng,
+        state = {**extra, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "rng": rng,
                  "scaler": scaler.state_dict() if scaler is not None else None}
         atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+
+
+def restore_training_state(state, *, model, optimizer, scheduler, scaler=None):
+    "Load what save_training_state wrote (the dict torch.load returns) into the given objects."
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    restore_rng_states(state["rng"])
+
+
+def save_checkpoint(path, *, model, optimizer, scheduler, batches, step, config, scaler=None):
+    "Write everything a resumed pretraining run needs to `path` (save_training_state, plus the data position)."
+    save_training_state(path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, step=step,
+                        config=config, data=batches.state_dict())
 
 
 def load_checkpoint(path, *, model, optimizer, scheduler, batches, config, scaler=None):
@@ -586,13 +615,8 @@ def load_checkpoint(path, *, model, optimizer, scheduler, batches, config, scale
         detail = ", ".join(f"{k}: checkpoint {state['config'].get(k)!r} vs now {config.get(k)!r}" for k in differ)
         raise ValueError(f"{path} was written by a run with a different configuration ({detail}); resume with the "
                          "same settings, or start afresh in another --out folder")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
+    restore_training_state(state, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
     batches.load_state_dict(state["data"])
-    if scaler is not None and state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    restore_rng_states(state["rng"])
     return state["step"]
 
 # %% ../nbs/07_pretraining.ipynb #c09f0db8
@@ -621,8 +645,7 @@ class PretrainingConfig:
         for name in ("batch_size", "max_steps", "log_every", "eval_every", "save_every", "eval_batches"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision={self.precision!r}; choose one of {list(PRECISIONS)}")
+        precision_dtype(self.precision)                   # a ValueError naming the choices
 
 
 def _bookkeeping(config):

@@ -3,14 +3,14 @@
 # %% auto #0
 __all__ = ['unpadded_forward']
 
-# %% ../nbs/09_speed.ipynb #81a9a802
+# %% ../nbs/09_speed.ipynb #13916783
 import torch
 import torch.nn.functional as F
 
 from .attention import attention_sdpa, padding_mask_bias
 from .multihead import merge_heads, split_heads
 
-# %% ../nbs/09_speed.ipynb #9228f89d
+# %% ../nbs/09_speed.ipynb #e63d1a60
 def unpadded_forward(model, input_ids, attention_mask, token_type_ids=None):
     "BertModel's last hidden state (B, T, D), with padding removed from every token-wise operation (0 at padding)."
     B, T = input_ids.shape
