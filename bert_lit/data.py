@@ -3,17 +3,16 @@
 # %% ../nbs/00_data.ipynb #6914f252
 from __future__ import annotations
 
-import bz2, functools, hashlib, html, io, json, os, re, shutil, subprocess, sys, tarfile
-import tempfile, time, warnings, zipfile
+import bz2, contextlib, errno, functools, hashlib, html, io, json, math, os, re, shutil, subprocess
+import sys, tarfile, tempfile, time, warnings, zipfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 # %% auto #0
 __all__ = ['ARTEFACTS', 'UNIVERSAL_TAGS', 'VADER_DOMAINS', 'MINILM_FILES', 'PRETRAINING_SOURCES', 'SPLITS', 'LICENCES',
-           'Artefact', 'cache_dir', 'FetchError', 'sha256_of', 'fetch', 'split_sentences', 'coarse_tag', 'detokenize',
+           'Artefact', 'cache_dir', 'FetchError', 'sha256_of', 'no_space_error', 'atomic_write', 'file_lock',
+           'remove_temp_files', 'FolderInUse', 'hold_folder', 'fetch', 'split_sentences', 'coarse_tag', 'detokenize',
            'TaggedSentence', 'BrownDocument', 'brown', 'Address', 'sotu', 'strip_wikitext', 'Article', 'wiki_sample',
            'RatedSentence', 'vader_sentences', 'Answer', 'SquadExample', 'squad_fixture', 'minilm_checkpoint',
            'Document', 'pretraining_corpus', 'split_of', 'document_key', 'split', 'main']
@@ -57,6 +56,7 @@ ARTEFACTS = {a.name: a for a in [
 # %% ../nbs/00_data.ipynb #395e7947
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
     "The cache folder: `path` if given, else $BERT_LIT_CACHE, else the user's cache folder for bert_lit."
+    import platformdirs     # here, not at the top: the tokenizer imports this module with the standard library only
     p = path or os.environ.get("BERT_LIT_CACHE") or platformdirs.user_cache_dir("bert_lit")
     p = Path(p).expanduser()
     p.mkdir(parents=True, exist_ok=True)
@@ -71,6 +71,99 @@ def sha256_of(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
+
+# %% ../nbs/00_data.ipynb #5cc62504
+_OUT_OF_SPACE = ("No space left", "File too large", "Disk quota", "file write failed", "basic_ios::clear",
+                 "iostream error", "StorageFull", "FileTooLarge")
+
+def _out_of_space(e: BaseException) -> bool:
+    "Did a write fail because the disk (or the file-size limit, `ulimit -f`) is full?"
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT): return True
+    return any(s in str(e) for s in _OUT_OF_SPACE)
+
+def no_space_error(file: Path, need_bytes: int) -> OSError:
+    "The error for a write of about `need_bytes` to `file` that ran out of space."
+    free = shutil.disk_usage(file.parent).free
+    return OSError(errno.ENOSPC, f"no space left on {file.parent} while writing {file.name} (need about "
+                   f"{max(1, math.ceil(need_bytes / 1e6))} MB, {free / 1e6:.0f} MB free): free some space or "
+                   "write to another folder")
+
+# %% ../nbs/00_data.ipynb #943ea89f
+def atomic_write(file, write, size_hint: int | None = None) -> Path:
+    """Write `file` atomically: `write` (a str, bytes, or a function called with a temporary path beside `file`)
+    fills a temporary file, which is flushed to disk and renamed onto `file`. `size_hint`: bytes, for the message."""
+    file = Path(file)
+    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        try:
+            if isinstance(write, str): Path(tmp).write_text(write, encoding="utf-8")
+            elif isinstance(write, bytes): Path(tmp).write_bytes(write)
+            else: write(tmp)
+            with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        except Exception as e:
+            if _out_of_space(e):
+                need = size_hint or (len(write) if isinstance(write, (str, bytes)) else Path(tmp).stat().st_size)
+                raise no_space_error(file, need) from e
+            raise
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, file)     # atomic; replaces a link at `file` instead of writing through it
+        _fsync_folder(file.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return file
+
+def _fsync_folder(folder: Path) -> None:
+    "Flush a folder's entries (the rename) to disk, where the platform allows it."
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+# %% ../nbs/00_data.ipynb #dde48983
+@contextlib.contextmanager
+def file_lock(path, blocking: bool = True):
+    """Hold an exclusive lock on the file `path` (created if missing) inside a `with` block. Other processes wait
+    for it, or with `blocking=False` get `BlockingIOError` at once. The lock ends with the block or the process."""
+    import fcntl
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        yield fd
+    finally:
+        os.close(fd)              # closing the descriptor releases the lock
+
+def remove_temp_files(folder) -> list[Path]:
+    "Delete the temporary files that killed `atomic_write`s left in `folder` (call it holding the folder's lock)."
+    gone = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for p in gone: p.unlink(missing_ok=True)
+    return gone
+
+class FolderInUse(RuntimeError):
+    "Another process holds the folder (see `hold_folder`)."
+
+@contextlib.contextmanager
+def hold_folder(folder, what: str = "run"):
+    """Claim `folder` (created if missing) for this process inside a `with` block: a second claim, by any process,
+    raises `FolderInUse` naming the holder. Temporary files that a killed holder left are removed first."""
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / ".lock"
+    held = file_lock(lock, blocking=False)
+    try:
+        fd = held.__enter__()
+    except BlockingIOError:
+        pid = lock.read_text().strip() or "?"
+        raise FolderInUse(f"{folder} is in use by another {what} (process {pid}); wait for it to finish, "
+                          "or choose another folder") from None
+    try:
+        os.ftruncate(fd, 0); os.write(fd, f"{os.getpid()}\n".encode())
+        remove_temp_files(folder)
+        yield folder
+    finally:
+        held.__exit__(None, None, None)
 
 # %% ../nbs/00_data.ipynb #1df880f9
 def _manual_hint(a: Artefact, cache: Path) -> str:

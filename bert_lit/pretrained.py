@@ -2,7 +2,7 @@
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'PICKLE_NAME', 'read_config', 'read_weights', 'LoadReport', 'match_weights',
-           'load_pretrained', 'atomic_write', 'save_pretrained', 'mean_pool', 'sentence_embeddings']
+           'load_pretrained', 'save_pretrained', 'mean_pool', 'sentence_embeddings']
 
 # %% ../nbs/06_pretrained.ipynb #cdb0f1aa
 import json
@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .data import atomic_write
 from .encoder import BertConfig
 
 # %% ../nbs/06_pretrained.ipynb #8df6c131
@@ -147,21 +148,6 @@ def load_pretrained(cls, folder, *, dtype=None, device=None, strict=True, **mode
     return model.eval()
 
 # %% ../nbs/06_pretrained.ipynb #882167d9
-def atomic_write(file: Path, write) -> None:
-    "Call `write(tmp)` on a temporary file beside `file`, flush it to disk, then rename it onto `file`."
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, file)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_pretrained(model, folder) -> None:
     "Write `model` to `folder` as `config.json` and `model.safetensors` (tied tensors stored once)."
     folder = Path(folder)
