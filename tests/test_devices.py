@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from conftest import fp32_atol
 
 from bert_lit.data import minilm_checkpoint, vader_sentences
 from bert_lit.encoder import BertConfig, BertModel
@@ -49,7 +50,8 @@ def test_compiled_model_equals_eager():
         for m in (mask, torch.ones_like(ids)):                     # with and without padding
             want = model(input_ids=ids, attention_mask=m).last_hidden_state
             got = compiled(input_ids=ids, attention_mask=m).last_hidden_state
-            torch.testing.assert_close(got[m.bool()], want[m.bool()], atol=1e-5, rtol=0)
+            # inductor fuses and reorders the sums: float32 rounding only (conftest.fp32_atol's error model)
+            torch.testing.assert_close(got[m.bool()], want[m.bool()], atol=fp32_atol(want, 64, 2), rtol=0)
         with pytest.raises(ValueError, match="outside"):          # the input checks still run
             compiled(input_ids=ids + 1000)
 

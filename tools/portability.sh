@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Check that stored outputs and tolerances do not depend on the CPU's instruction set:
+#   bash tools/portability.sh [default avx2 avx512]      (default: all three)
+# For each kernel set it re-runs every notebook under nbval and the numerical tests of tests/ (parity with
+# transformers, fast paths against slow ones) with PyTorch's CPU kernels forced to that set
+# (ATEN_CPU_CAPABILITY) and oneDNN capped to the matching ISA (ONEDNN_MAX_CPU_ISA). A kernel set the CPU lacks
+# falls back to the best one it has: the script says so and does not repeat a set it has already checked.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh --install-only || { echo "portability: set-up failed"; exit 1; }
+export PATH="$PWD/.venv/bin:$PATH" PYTHONHASHSEED=0
+caps=("$@"); [ ${#caps[@]} -gt 0 ] || caps=(default avx2 avx512)
+numeric_tests=(tests/test_model_units.py tests/test_pretrained.py tests/test_pretraining.py tests/test_finetuning.py
+               tests/test_finetuning_qa.py tests/test_speed.py tests/test_devices.py)
+declare -A isa=([default]=SSE41 [avx2]=AVX2 [avx512]=ALL)
+declare -A done_as=()
+failed=(); summary=()
+for cap in "${caps[@]}"; do
+  [ -n "${isa[$cap]:-}" ] || { echo "portability: unknown kernel set '$cap' (use default, avx2 or avx512)"; exit 2; }
+  export ATEN_CPU_CAPABILITY=$cap ONEDNN_MAX_CPU_ISA=${isa[$cap]}
+  ran=$(python -c "import torch; print(torch.backends.cpu.get_cpu_capability())")
+  if [ -n "${done_as[$ran]:-}" ]; then
+    echo "=== $cap: this CPU runs it as $ran, already checked as '${done_as[$ran]}'"
+    summary+=("$(printf '%-8s runs as %-7s (same as %s, not repeated)' "$cap" "$ran" "${done_as[$ran]}")")
+    continue
+  fi
+  done_as[$ran]=$cap
+  echo "=== $cap: ATEN_CPU_CAPABILITY=$cap (PyTorch runs $ran), ONEDNN_MAX_CPU_ISA=${isa[$cap]}"
+  s=$(date +%s); r=ok
+  python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tools/nbval_sanitize.cfg nbs/ -q || r=FAILED
+  python -m pytest "${numeric_tests[@]}" -q || r=FAILED
+  [ $r = ok ] || failed+=("$cap")
+  summary+=("$(printf '%-8s runs as %-7s %-7s %5ss' "$cap" "$ran" "$r" "$(( $(date +%s) - s ))")")
+done
+echo "=== portability summary"
+printf '%s\n' "${summary[@]}"
+if [ ${#failed[@]} -gt 0 ]; then echo "FAILED under: ${failed[*]}"; exit 1; fi
+echo "all kernel sets passed"
