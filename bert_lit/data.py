@@ -93,10 +93,12 @@ def sha256_of(path: str | os.PathLike) -> str:
 _OUT_OF_SPACE = ("No space left", "File too large", "Disk quota", "file write failed", "basic_ios::clear",
                  "iostream error", "StorageFull", "FileTooLarge")
 
-def _out_of_space(e: BaseException) -> bool:
-    "Did a write fail because the disk (or the file-size limit, `ulimit -f`) is full?"
+def _out_of_space(e: BaseException | None) -> bool:
+    "Did a write fail because the disk (or the file-size limit, `ulimit -f`) is full? Looks down the error's chain."
+    if e is None: return False
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT): return True
-    return any(s in str(e) for s in _OUT_OF_SPACE)
+    if any(s in str(e) for s in _OUT_OF_SPACE): return True
+    return _out_of_space(e.__cause__ or e.__context__)  # torch.save: the stream error, then a failed close
 
 def no_space_error(file: Path, need_bytes: int) -> OSError:
     "The error for a write of about `need_bytes` to `file` that ran out of space."

@@ -4,7 +4,7 @@
 __all__ = ['MODEL_INPUTS', 'UNIVERSAL_TAGS', 'NAME_TAGS', 'TASKS', 'with_labels', 'labels_of', 'classification_loss',
            'SequenceClassifierOutput', 'TokenClassifierOutput', 'QuestionAnsweringModelOutput',
            'BertForSequenceClassification', 'BertForTokenClassification', 'BertForQuestionAnswering', 'collate',
-           'length_batches', 'FinetuneConfig', 'loss_count', 'fit', 'predict', 'accuracy', 'macro_f1',
+           'length_batches', 'write_metrics', 'FinetuneConfig', 'loss_count', 'fit', 'predict', 'accuracy', 'macro_f1',
            'scores_by_domain', 'encode_texts', 'classify', 'encode_words', 'tag_words', 'tag', 'brown_tagging',
            'most_frequent_tag', 'word_accuracy', 'bio_spans', 'entity_scores', 'name_spans', 'name_bio', 'window_spans',
            'best_context_window', 'answer_token_span', 'qa_features', 'pad_features', 'best_answer', 'normalize_answer',
@@ -13,6 +13,7 @@ __all__ = ['MODEL_INPUTS', 'UNIVERSAL_TAGS', 'NAME_TAGS', 'TASKS', 'with_labels'
 
 # %% ../nbs/08_finetuning.ipynb #983babb8
 import collections
+import contextlib
 import json
 import math
 import random
@@ -20,6 +21,7 @@ import re
 import string
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -29,11 +31,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from .data import atomic_write, remove_temp_files
 from .encoder import BertConfig, BertModel, BertPreTrainedModel
-from .pretrained import atomic_write, mean_pool, sentence_embeddings
-from .pretraining import (PRECISIONS, autocast, build_optimizer, data_parallel, finish_process, optimizer_step,
-                                  precision_dtype, rank_and_world, restore_training_state, save_training_state,
-                                  setup_process, shard, to_device)
+from .pretrained import mean_pool, sentence_embeddings
+from .pretraining import (PRECISIONS, autocast, build_optimizer, check_labels, data_parallel, finish_process,
+                                  hold_run_folder,
+                                  metrics_lines, optimizer_step, precision_dtype, rank_and_world,
+                                  restore_training_state, run_command, save_training_state, setup_process, shard,
+                                  to_device)
 from .tokenizer import pad
 
 # %% ../nbs/08_finetuning.ipynb #5576c981
@@ -59,19 +64,11 @@ def labels_of(config: BertConfig) -> list[str]:
 
 # %% ../nbs/08_finetuning.ipynb #906656c4
 def _check_class_labels(labels, num_labels, shape, what="labels", ignore=None):
-    "Refuse labels that are not integer class ids in [0, num_labels) (or `ignore`) of the expected shape."
-    if not isinstance(labels, torch.Tensor) or labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise TypeError(f"{what} must be a tensor of integer class ids (torch.long), got "
-                        f"{labels.dtype if isinstance(labels, torch.Tensor) else type(labels).__name__}")
-    if tuple(labels.shape) != tuple(shape):
-        raise ValueError(f"{what} has shape {tuple(labels.shape)}, expected {tuple(shape)}: one label per "
-                         f"{'sequence' if len(shape) == 1 else 'token'}")
-    real = labels[labels != ignore] if ignore is not None else labels.flatten()
-    if len(real) and (real.min() < 0 or real.max() >= num_labels):
-        bad = int(real.min() if real.min() < 0 else real.max())
-        raise ValueError(f"{what} contains {bad}, outside [0, {num_labels}): the head has {num_labels} labels; "
-                         f"build it with with_labels(config, names) listing every label"
-                         + (f" (or mark tokens without a label with {ignore})" if ignore is not None else ""))
+    "Chapter 7's `check_labels` for class ids in [0, num_labels) (or `ignore`), with the heads' advice."
+    unit = "sequence" if len(shape) == 1 else "token"
+    meaning = (f"one class id per {unit}; the head has {num_labels} labels; build it with with_labels(config, "
+               "names) listing every label" + (f" (or mark tokens without a label with {ignore})" if ignore is not None else ""))
+    check_labels(labels, shape, num_labels, what, meaning, ignore)
 
 
 def classification_loss(logits, labels, problem_type=None):
@@ -224,6 +221,11 @@ def length_batches(lengths, batch_size, seed=0, epoch=0, shuffle=True, chunk=50)
         batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
     return batches
 
+# %% ../nbs/08_finetuning.ipynb #677e1d39
+def write_metrics(file, records) -> None:
+    "Write the records as a metrics.jsonl, atomically: a kill or a full disk leaves the previous version whole."
+    atomic_write(file, "".join(json.dumps(r) + "\n" for r in records))
+
 # %% ../nbs/08_finetuning.ipynb #98693ff0
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -268,9 +270,15 @@ def loss_count(batch) -> int:
 def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, progress=True, pad_id=0) -> list[dict]:
     """Fine-tune `model` (on its device) on `train` (a list of examples); returns the metric records (also in
     out_dir/metrics.jsonl). Under torchrun every process calls it with the same arguments and computes its rows of
-    each batch; process 0 evaluates and writes the files."""
+    each batch; process 0 evaluates, writes the files and holds out_dir for the run (hold_run_folder)."""
     if not train:
         raise ValueError("no training examples: pass a non-empty list of examples (e.g. from encode_texts)")
+    with hold_run_folder(out_dir) if out_dir is not None else contextlib.nullcontext():
+        return _fit(model, train, config, evaluate, out_dir, progress, pad_id)
+
+
+def _fit(model, train, config, evaluate, out_dir, progress, pad_id):
+    "The loop of fit, inside the hold on out_dir."
     rank, world = rank_and_world()
     lengths = [len(e["input_ids"]) for e in train]
     per_epoch = math.ceil(len(train) / config.batch_size)
@@ -282,7 +290,7 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
     run = {"config": {k: v for k, v in asdict(config).items() if k not in ("log_every", "save_every")},
            "data": _fingerprint(train), "model": model.config.to_dict()}
     out_dir = Path(out_dir) if out_dir is not None else None
-    step, records = 0, []
+    step, records, window = 0, [], []                # window: the losses since the last log line
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         ckpt, metrics_file = out_dir / "checkpoint.pt", out_dir / "metrics.jsonl"
@@ -294,29 +302,28 @@ def fit(model, train, config=FinetuneConfig(), evaluate=None, out_dir=None, prog
                                  "model, data and settings, or use another out_dir")
             restore_training_state(state, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
             step = state["step"]
-            records = [json.loads(l) for l in metrics_file.read_text().splitlines()] if metrics_file.exists() else []
-            records = [r for r in records if r["step"] <= step]
+            window = [torch.tensor(x, device=device) for x in state.get("window", [])]
+            records = [json.loads(line) for line in metrics_lines(metrics_file, upto=step)]
         if rank == 0:
-            metrics_file.write_text("".join(json.dumps(r) + "\n" for r in records))
+            write_metrics(metrics_file, records)
     if step == 0:
         torch.manual_seed(config.seed + rank)
 
     def log(record):
         records.append(record)
         if out_dir is not None and rank == 0:
-            with (out_dir / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            write_metrics(out_dir / "metrics.jsonl", records)
 
     def save():                                        # under torchrun: every process (random states), 0 writes
         if out_dir is not None:
             save_training_state(out_dir / "checkpoint.pt", model=model, optimizer=optimizer, scheduler=scheduler,
-                                scaler=scaler, step=step, run=run)
+                                scaler=scaler, step=step, run=run, window=[float(x) for x in window])
 
     bar = None
     if progress and rank == 0:
         from tqdm.auto import tqdm
         bar = tqdm(total=total, initial=step, desc="fine-tuning", unit="step")
-    trained, t0, window = data_parallel(model), time.perf_counter(), []
+    trained, t0 = data_parallel(model), time.perf_counter()
     order_epoch, order = None, None
     while step < total:
         epoch, index = divmod(step, per_epoch)
@@ -893,9 +900,6 @@ def _task(task, tokenizer, train_limit, seed, max_length):
 def main(argv=None):
     "Command line: python -m bert_lit.finetuning TASK --init minilm|FOLDER --out DIR [options]."
     import argparse
-    import warnings
-    from bert_lit.pretrained import read_config
-    from bert_lit.tokenizer import BertTokenizer
     ap = argparse.ArgumentParser(prog="python -m bert_lit.finetuning", description="Fine-tune a BERT on a task of chapter 8.")
     ap.add_argument("task", choices=TASKS)
     ap.add_argument("--init", required=True, help="'minilm' or a checkpoint folder (config.json, model.safetensors, vocab.txt)")
@@ -916,8 +920,19 @@ def main(argv=None):
     if a.threads:
         torch.set_num_threads(a.threads)
     device = setup_process(a.device)                  # under torchrun: join the process group (chapter 9)
+    with hold_run_folder(a.out):                      # before anything is loaded: a second run is refused at once
+        return _run(a, device)
+
+
+def _run(a, device):
+    "The body of main: load, fine-tune, test, save."
+    from bert_lit.pretrained import read_config
+    from bert_lit.tokenizer import BertTokenizer
     rank, world = rank_and_world()
     t0 = time.perf_counter()
+    out = Path(a.out)
+    if rank == 0 and (out / "model").is_dir():
+        remove_temp_files(out / "model")              # left by a save that was killed (holding cleans out/ itself)
     if a.init == "minilm":
         from bert_lit.data import minilm_checkpoint
         folder = minilm_checkpoint()
@@ -938,20 +953,19 @@ def main(argv=None):
               f"{a.init}; {world} process(es), device {device.type}, {a.precision}")
     config = FinetuneConfig(epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate, seed=a.seed,
                             precision=a.precision)
-    out = Path(a.out)
     fit(model, train, config, evaluate=evaluate, out_dir=out, progress=not a.no_progress, pad_id=tokenizer.pad_token_id)
     if rank != 0:                                     # process 0 tests, saves and reports
         finish_process()
         return 0
     test = evaluate(model, final=True)
-    model.save_pretrained(out / "model")
+    model.save_pretrained(out / "model")               # both atomic (chapters 6 and 1)
     tokenizer.save_pretrained(out / "model")
     results = {"task": a.task, "init": a.init, "from_scratch": a.from_scratch, "data": described,
                "settings": {**asdict(config), "max_length": a.max_length, "threads": a.threads,
                             "processes": world, "device": device.type},
                "test": test, "seconds": round(time.perf_counter() - t0)}
     text = json.dumps(results, indent=1) + "\n"
-    atomic_write(out / "results.json", lambda tmp: Path(tmp).write_text(text))
+    atomic_write(out / "results.json", text)
     print(json.dumps({k: v for k, v in test.items() if not isinstance(v, dict)}))
     finish_process()
     return 0
@@ -965,8 +979,8 @@ def cli(argv=None):
         print("usage: bert-lit {pretrain,finetune} ...   (add --help after a command for its options)", file=sys.stderr)
         return 2
     import importlib
-    return importlib.import_module(commands[argv[0]]).main(argv[1:])
+    return run_command(importlib.import_module(commands[argv[0]]).main, argv[1:])
 
 
 if __name__ == "__main__" and "ipykernel" not in sys.modules:
-    sys.exit(main())
+    sys.exit(run_command(main))         # a refusal or a full disk: one line, exit status 1 (chapter 7)

@@ -6,62 +6,53 @@ __all__ = ['SPECIAL_TOKENS', 'is_whitespace', 'is_control', 'is_punctuation', 'i
            'BatchEncoding', 'pad', 'clean_up_tokenization', 'wordpiece_decode', 'BertTokenizer', 'train_wordpiece']
 
 # %% ../nbs/01_tokenizer.ipynb #a99f48a5
-import collections, heapq, json, math, re, unicodedata
+import bisect, collections, heapq, importlib.resources, json, logging, math, operator, re, unicodedata
 from pathlib import Path
+
+from .data import atomic_write
+
+# %% ../nbs/01_tokenizer.ipynb #40baa8a6
+def _hangul_nfd(cp: int) -> str:
+    "Canonical decomposition of a Hangul syllable: consonant, vowel, optional final consonant (Unicode, section 3.12)."
+    s = cp - 0xAC00
+    return chr(0x1100 + s // 588) + chr(0x1161 + s % 588 // 28) + (chr(0x11A7 + s % 28) if s % 28 else "")
+
+def _load_unicode_tables() -> dict:
+    "The reference's tables from bert_lit/unicode_tables.json: (firsts, lasts) ranges, and code point -> str maps."
+    t = json.loads(importlib.resources.files("bert_lit").joinpath("unicode_tables.json").read_text("ascii"))
+    tables = {k: ([lo for lo, _ in t[k]], [hi for _, hi in t[k]]) for k in ("control", "whitespace", "punctuation")}
+    spread = lambda by_result: {cp: s for s, rs in by_result.items() for lo, hi in rs for cp in range(lo, hi + 1)}
+    first, last = t["hangul_syllables"]
+    tables["strip_accents"] = spread(t["strip_accents"]) | {cp: _hangul_nfd(cp) for cp in range(first, last + 1)}
+    tables["lower"] = {cp: chr(cp + d) for lo, hi, step, d in t["lower_runs"] for cp in range(lo, hi + 1, step)}
+    tables["lower"] |= spread(t["lower_other"])
+    return tables
+
+def _in_ranges(ch: str, ranges) -> bool:
+    "Is `ch` in one of the sorted, inclusive (firsts, lasts) ranges? (binary search)"
+    firsts, lasts = ranges
+    i = bisect.bisect_right(firsts, ord(ch)) - 1
+    return i >= 0 and ord(ch) <= lasts[i]
+
+_UNICODE = _load_unicode_tables()
 
 # %% ../nbs/01_tokenizer.ipynb #0f128ff6
 _ASCII_PUNCT = set(range(33, 48)) | set(range(58, 65)) | set(range(91, 97)) | set(range(123, 127))
 
 def is_whitespace(ch: str, mode: str = "default") -> bool:
-    "Is `ch` a word separator? Google: space, \\t, \\n, \\r and category Zs; default also U+2028/U+2029."
-    if ch in " \t\n\r": return True
-    if mode == "default" and ch in "\u2028\u2029": return True
-    return unicodedata.category(ch) == "Zs"
+    "Is `ch` a word separator? Google: space, \\t, \\n, \\r and category Zs; default: the reference's table."
+    if mode == "default": return _in_ranges(ch, _UNICODE["whitespace"])
+    return ch in " \t\n\r" or unicodedata.category(ch) == "Zs"
 
 def is_control(ch: str, mode: str = "default") -> bool:
     "Is `ch` a control character to drop? (\\t, \\n, \\r count as whitespace instead.)"
-    if ch in "\t\n\r": return False
-    cat = _category(ch, mode)
-    return cat.startswith("C") if mode == "google" else cat in ("Cc", "Cf", "Co")
+    if mode == "default": return _in_ranges(ch, _UNICODE["control"])
+    return ch not in "\t\n\r" and unicodedata.category(ch).startswith("C")
 
 def is_punctuation(ch: str, mode: str = "default") -> bool:
     "Is `ch` punctuation, split off as its own token? ASCII non-alphanumerics count too (`$`, `^`, `` ` ``)."
-    return ord(ch) in _ASCII_PUNCT or _category(ch, mode).startswith("P")
-
-# %% ../nbs/01_tokenizer.ipynb #7425d3e7
-# Code points whose category in Python's Unicode tables is Mn, Cf or P* but which were not yet
-# assigned in Unicode 8.0, the tables of the Rust reference: there they are Cn (neither dropped, stripped nor split).
-_AFTER_UNICODE_8 = """
-61D 7FD 890-891 898-89F 8CA-8E2 9FD-9FE A76 AFA-AFF B55 C04 C3C C77 C84 D00 D3B-D3C D81 EBA 180F
-1885-1886 1ABF-1ACE 1B7D-1B7E 1DF6-1DFB 2E43-2E4F 2E52-2E5D A82C A8C5 A8FF A9BD 10D24-10D27
-10EAB-10EAD 10F46-10F50 10F55-10F59 10F82-10F89 11070 11073-11074 110C2 110CD 111CF 1123E
-1133B 11438-1143F 11442-11444 11446 1144B-1144F 1145A-1145B 1145D-1145E 11660-1166C 116B9
-1182F-11837 11839-1183B 1193B-1193C 1193E 11943-11946 119D4-119D7 119DA-119DB 119E0 119E2
-11A01-11A0A 11A33-11A38 11A3B-11A47 11A51-11A56 11A59-11A5B 11A8A-11A96 11A98-11A9C 11A9E-11AA2
-11C30-11C36 11C38-11C3D 11C3F 11C41-11C45 11C70-11C71 11C92-11CA7 11CAA-11CB0 11CB2-11CB3
-11CB5-11CB6 11D31-11D36 11D3A 11D3C-11D3D 11D3F-11D45 11D47 11D90-11D91 11D95 11D97 11EF3-11EF4
-11EF7-11EF8 11FFF 12FF1-12FF2 13430-13438 16E97-16E9A 16F4F 16FE2 16FE4 1CF00-1CF2D 1CF30-1CF46
-1E000-1E006 1E008-1E018 1E01B-1E021 1E023-1E024 1E026-1E02A 1E130-1E136 1E2AE 1E2EC-1E2EF
-1E944-1E94A 1E95E-1E95F"""
-_UNICODE_8_CHANGED = {0x166D: "Po", 0x111C9: "Po", 0x1734: "Mn"}  # categories that changed since 8.0
-
-def _parse_ranges(spec: str) -> frozenset:
-    "Code points listed as `61D 890-891 ...` (hexadecimal, inclusive ranges)."
-    cps = set()
-    for item in spec.split():
-        lo, _, hi = item.partition("-")
-        cps.update(range(int(lo, 16), int(hi or lo, 16) + 1))
-    return frozenset(cps)
-
-_NOT_IN_UNICODE_8 = _parse_ranges(_AFTER_UNICODE_8)
-
-def _category(ch: str, mode: str = "default") -> str:
-    "Unicode general category of `ch`, as the reference of `mode` sees it."
-    if mode == "default":
-        cp = ord(ch)
-        if cp in _UNICODE_8_CHANGED: return _UNICODE_8_CHANGED[cp]
-        if cp in _NOT_IN_UNICODE_8: return "Cn"
-    return unicodedata.category(ch)
+    if mode == "default": return _in_ranges(ch, _UNICODE["punctuation"])
+    return ord(ch) in _ASCII_PUNCT or unicodedata.category(ch).startswith("P")
 
 # %% ../nbs/01_tokenizer.ipynb #017333cb
 _CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
@@ -74,26 +65,24 @@ def is_chinese_char(ch: str, mode: str = "default") -> bool:
     return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
 
 # %% ../nbs/01_tokenizer.ipynb #ddb22627
-# Case pairs added after Python 3.11's Unicode 14.0 that the Rust reference (newer tables) lower-cases
-_NEWER_LOWER = {0x1C89: 0x1C8A, 0xA7CB: 0x264, 0xA7CC: 0xA7CD, 0xA7CE: 0xA7CF, 0xA7D2: 0xA7D3,
-                0xA7D4: 0xA7D5, 0xA7DA: 0xA7DB, 0xA7DC: 0x19B,
-                **{cp: cp + 0x20 for cp in range(0x10D50, 0x10D66)},
-                **{cp: cp + 0x1B for cp in range(0x16EA0, 0x16EB9)}}
-
 def strip_accents(text: str, mode: str = "default") -> str:
     "Decompose (NFD) and drop the non-spacing marks (category Mn): 'café' -> 'cafe'."
-    return "".join(c for c in unicodedata.normalize("NFD", text) if _category(c, mode) != "Mn")
+    if mode == "default": return text.translate(_UNICODE["strip_accents"])  # the reference's result, per character
+    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
 def lower(text: str, mode: str = "default") -> str:
     "Lower-case: Google's `str.lower()` sees the whole word (final sigma); the Rust reference maps char by char."
     if mode == "google": return text.lower()
-    return "".join(chr(_NEWER_LOWER[ord(c)]) if ord(c) in _NEWER_LOWER else c.lower() for c in text)
+    return text.translate(_UNICODE["lower"])
 
 # %% ../nbs/01_tokenizer.ipynb #6c991879
 class BasicTokenizer:
     "Split text into words: clean, lower-case and strip accents (optionally), isolate CJK ideographs and punctuation."
     def __init__(self, do_lower_case=True, strip_accents=None, tokenize_chinese_chars=True, mode="default"):
         if mode not in ("default", "google"): raise ValueError(f"mode={mode!r}: expected 'default' or 'google'")
+        for name, v in dict(do_lower_case=do_lower_case, tokenize_chinese_chars=tokenize_chinese_chars, strip_accents=strip_accents).items():
+            if not isinstance(v, bool) and not (v is None and name == "strip_accents"):
+                raise TypeError(f"{name}={v!r} must be True or False, not {type(v).__name__}")
         self.do_lower_case, self.tokenize_chinese_chars, self.mode = do_lower_case, tokenize_chinese_chars, mode
         # Rust and transformers: strip_accents=None follows do_lower_case; Google: strip iff lower-casing
         self.strip_accents = do_lower_case if strip_accents is None or mode == "google" else strip_accents
@@ -109,8 +98,8 @@ class BasicTokenizer:
     def _normalize_char(self, ch: str) -> str:
         "What one input character becomes (default mode): cleaned, accents stripped, lower-cased, punctuation padded."
         s = self._clean_char(ch)
-        if s.strip():
-            if self.strip_accents and ord(ch) not in _NFD_AFTER_UNICODE_8: s = strip_accents(s)
+        if s.strip(" "):
+            if self.strip_accents: s = strip_accents(s)
             if self.do_lower_case: s = lower(s)
             s = "".join(f" {c} " if is_punctuation(c) else c for c in s)
         return s
@@ -155,7 +144,6 @@ class _CharMap(dict):
 
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # dropped characters
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+|[!-/:-@\[-`{-~]")  # a run of letters and digits, or one punctuation character
-_NFD_AFTER_UNICODE_8 = {0x11938}  # decomposition added after the reference's normalisation tables
 
 # %% ../nbs/01_tokenizer.ipynb #30517846
 class WordpieceTokenizer:
@@ -192,7 +180,7 @@ SPECIAL_TOKENS = dict(pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", s
 def load_vocab(vocab_file) -> dict[str, int]:
     "Read a vocab.txt (one token a line, id = line number), refusing empty or repeated tokens."
     vocab = {}
-    with open(vocab_file, encoding="utf-8") as f:
+    with open(vocab_file, encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Windows editors) is not part of [PAD]
         for i, line in enumerate(f):
             token = line.rstrip("\n")
             if not token.strip(): raise ValueError(f"{Path(vocab_file).name}: line {i + 1} is empty; a vocab.txt holds one token per line")
@@ -201,9 +189,8 @@ def load_vocab(vocab_file) -> dict[str, int]:
     return vocab
 
 def save_vocab(tokens, vocab_file) -> Path:
-    "Write `tokens` as a vocab.txt (id = line number)."
-    Path(vocab_file).write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
-    return Path(vocab_file)
+    "Write `tokens` as a vocab.txt (id = line number), atomically: a failed write leaves the old file whole."
+    return atomic_write(vocab_file, "".join(t + "\n" for t in tokens))
 
 # %% ../nbs/01_tokenizer.ipynb #4603937e
 def truncated_lengths(n_a: int, n_b: int | None, budget: int, strategy: str = "longest_first") -> tuple[int, int | None]:
@@ -265,12 +252,18 @@ def _collate(encs: list[dict], batched: bool, return_tensors) -> BatchEncoding:
                for k, v in out.items()}  # (B, T); offset_mapping (B, T, 2)
     return BatchEncoding(out)
 
+def _as_id(i) -> int:
+    "An integer token id; a float, bool or str is refused (int(7592.9) would silently give token 7592)."
+    if isinstance(i, bool) or not hasattr(type(i), "__index__"):
+        raise TypeError(f"token ids must be integers, got {type(i).__name__} {i!r}; pass ints (or an integer tensor)")
+    return operator.index(i)
+
 def _as_id_list(ids, nested=False):
-    "Plain Python ints from a list, a tuple or a tensor."
+    "Plain Python ints from an id, a list, a tuple or a tensor."
     if hasattr(ids, "tolist"): ids = ids.tolist()
     if nested: return list(ids)
-    if isinstance(ids, int): return [ids]
-    return [int(i) for i in ids]
+    if isinstance(ids, str) or not hasattr(ids, "__iter__"): return [_as_id(ids)]
+    return [_as_id(i) for i in ids]
 
 # %% ../nbs/01_tokenizer.ipynb #399a9cc6
 _CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
@@ -296,6 +289,24 @@ def _check_text(text, what="text"):
     if isinstance(text, (bytes, bytearray)): raise TypeError(f"{what} is bytes; decode it first, e.g. {what}.decode('utf-8')")
     raise TypeError(f"{what} must be a str (or a list of str for a batch), got {type(text).__name__}")
 
+_log = logging.getLogger("bert_lit.tokenizer")
+_FLAGS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
+
+def _check_config(config: dict, file: Path) -> dict:
+    "The tokenizer_config.json values we use, refusing wrong types (a string \"false\" would count as true)."
+    for k, v in config.items():
+        if k in _FLAGS and v is not None and not isinstance(v, bool):
+            fix = f"write {v.strip().lower()} without quotes" if str(v).strip().lower() in ("true", "false") else "write true or false"
+            raise TypeError(f"{file.name}: {k}={v!r} must be true or false (a JSON boolean), not {type(v).__name__}; {fix}")
+        if k == "model_max_length" and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise TypeError(f"{file.name}: model_max_length={v!r} must be an integer (or null for no limit)")
+        if k in SPECIAL_TOKENS and v is not None and not isinstance(v, str):
+            raise TypeError(f"{file.name}: {k}={v!r} must be a string such as {SPECIAL_TOKENS[k]!r}")
+    args = {k: config[k] for k in (*_FLAGS, "model_max_length", *SPECIAL_TOKENS) if config.get(k) is not None}
+    if "model_max_length" in args:  # transformers writes a huge number for "no limit"
+        args["model_max_length"] = None if args["model_max_length"] > 1e12 else int(args["model_max_length"])
+    return args
+
 class BertTokenizer:
     "BERT's tokenizer: words (BasicTokenizer), then WordPiece, then `[CLS] A [SEP] B [SEP]`."
     def __init__(self, vocab_file, do_lower_case=True, strip_accents=None, tokenize_chinese_chars=True,
@@ -317,6 +328,7 @@ class BertTokenizer:
         # the default mode keeps a literal "[MASK]" (any special token) in the text whole; Google's does not
         self._special_re = re.compile("(" + "|".join(map(re.escape, present)) + ")") if mode == "default" else None
         self._word_ids = {}
+        self._warned_too_long = False
 
     def __getattr__(self, name):  # cls_token_id, pad_token, ...
         special = self.__dict__.get("special", {})
@@ -380,8 +392,9 @@ class BertTokenizer:
         return [self.vocab.get(t, unk) for t in tokens]
 
     def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
-        "Token of an id (or a list of them)."
-        if isinstance(ids, int): return self._token(ids)
+        "Token of an id (or a list of them); ids must be integers (a float is refused, not rounded)."
+        if hasattr(ids, "tolist"): ids = ids.tolist()
+        if isinstance(ids, str) or not hasattr(ids, "__iter__"): return self._token(_as_id(ids))
         return [self._token(i) for i in _as_id_list(ids) if not (skip_special_tokens and i in self.all_special_ids)]
 
     def _token(self, i: int) -> str:
@@ -409,10 +422,15 @@ class BertTokenizer:
         if offsets:
             none = [(0, 0)] if add_special_tokens else []
             enc["offset_mapping"] = none + offs_a + none + ((offs_b + none) if b is not None else [])
-        n = len(enc["input_ids"])
-        if not strategy and self.model_max_length is not None and n > self.model_max_length:
-            raise ValueError(f"sequence of {n} tokens exceeds model_max_length={self.model_max_length}; pass truncation=True (or max_length=...) or a shorter text")
         return enc
+
+    def _warn_if_too_long(self, encs):
+        "transformers' warning (once per tokenizer) for a sequence longer than model_max_length: it is returned whole."
+        n = next((len(e["input_ids"]) for e in encs if len(e["input_ids"]) > (self.model_max_length or math.inf)), None)
+        if n is not None and not self._warned_too_long:
+            _log.warning("Token indices sequence length is longer than the specified maximum sequence length for this "
+                         f"model ({n} > {self.model_max_length}). Running this sequence through the model will result in indexing errors")
+            self._warned_too_long = True
 
     def __call__(self, text, text_pair=None, add_special_tokens=True, padding=False, truncation=None, max_length=None,
                  return_tensors=None, return_token_type_ids=True, return_attention_mask=True,
@@ -428,8 +446,10 @@ class BertTokenizer:
         else: pairs = [_check_text(text_pair, "text_pair")]
         if return_offsets_mapping and self.mode == "google":
             raise ValueError("return_offsets_mapping=True needs the default mode (Google's tokenizer has no offsets)")
+        asked_max_length = max_length
         strategy, max_length = self._truncation(truncation, max_length, padding)
         encs = [self._encode_one(a, b, add_special_tokens, strategy, max_length, return_offsets_mapping) for a, b in zip(texts, pairs)]
+        if asked_max_length is None: self._warn_if_too_long(encs)  # as transformers: no warning when max_length is given
         keep = {"input_ids", "token_type_ids" if return_token_type_ids else "", "attention_mask" if return_attention_mask else "",
                 "offset_mapping" if return_offsets_mapping else "", "special_tokens_mask" if return_special_tokens_mask else ""}
         encs = [{k: v for k, v in e.items() if k in keep} for e in encs]
@@ -477,10 +497,7 @@ class BertTokenizer:
         path = Path(path)
         config_file = path / "tokenizer_config.json" if path.is_dir() else path.with_name("tokenizer_config.json")
         config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
-        known = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "model_max_length", *SPECIAL_TOKENS)
-        args = {k: config[k] for k in known if config.get(k) is not None}
-        if args.get("model_max_length", 0) > 1e12: args["model_max_length"] = None  # transformers' "no limit"
-        return cls(path, **{**args, **kwargs})
+        return cls(path, **{**_check_config(config, config_file), **kwargs})
 
     def save_pretrained(self, folder) -> tuple[Path, Path]:
         "Write vocab.txt and tokenizer_config.json (loadable by this class and by transformers)."
@@ -488,8 +505,7 @@ class BertTokenizer:
         vocab = save_vocab(self.ids_to_tokens, folder / "vocab.txt")
         config = dict(tokenizer_class="BertTokenizer", do_lower_case=self.do_lower_case, strip_accents=self.strip_accents,
                       tokenize_chinese_chars=self.tokenize_chinese_chars, model_max_length=self.model_max_length, **self.special)
-        (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        return vocab, folder / "tokenizer_config.json"
+        return vocab, atomic_write(folder / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
 
 # %% ../nbs/01_tokenizer.ipynb #dc241540
 def _merge_symbols(a: str, b: str) -> str:

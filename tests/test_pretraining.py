@@ -1,9 +1,11 @@
 """Chapter 7: pretraining data, heads (parity with transformers), optimisation, checkpoints and resume, CLI."""
 import collections
+import errno
 import json
 import math
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -556,3 +558,217 @@ def test_to_device_moves_tensors_only():
     assert moved["n"] == 3 and batch["input_ids"].device.type == "cpu"
     same = pt.to_device(batch, torch.device("cpu"))
     assert same["input_ids"] is batch["input_ids"]                  # already there: no copy
+
+
+# ---------------------------------------------------------------- untied decoder (tie_word_embeddings: false)
+# Tolerance: both sides compute the same float32 operations (1 or 2 layers of width 32, values O(1) after LayerNorm);
+# a different summation order moves each result by a few ulp per operation, ~1e-6 after the stack of layers, so
+# 1e-5 absolute holds with margin while the defect (tying anyway) moves hidden states by O(1) and logits by O(10).
+
+@pytest.mark.parametrize("cls", ["BertForMaskedLM", "BertForPreTraining"])
+def test_untied_decoder_matches_transformers(tmp_path, cls):
+    cfg = small_config()
+    ref_cfg = hf_config(cfg)
+    ref_cfg.tie_word_embeddings = False
+    torch.manual_seed(7)
+    theirs = perturbed(getattr(transformers, cls)(ref_cfg), 7).eval()
+    head = theirs.cls.predictions
+    assert not torch.equal(head.decoder.weight, theirs.bert.embeddings.word_embeddings.weight)
+    assert not torch.equal(head.decoder.bias, head.bias)                    # transformers unties the bias too
+    theirs.save_pretrained(tmp_path / "theirs")
+    ours = getattr(pt, cls).from_pretrained(tmp_path / "theirs")
+    assert not ours.load_report.problems()
+    assert ours.cls.predictions.decoder.weight is not ours.bert.embeddings.word_embeddings.weight
+    b = pretraining_batch(cfg.vocab_size, seed=8)
+    inputs = {k: b[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    real = b["attention_mask"].bool()
+    logits = "logits" if cls == "BertForMaskedLM" else "prediction_logits"
+    with torch.no_grad():
+        a, r = ours(**inputs, output_hidden_states=True), theirs(**inputs, output_hidden_states=True)
+    torch.testing.assert_close(a.hidden_states[0][real], r.hidden_states[0][real], atol=1e-5, rtol=0)  # embeddings
+    torch.testing.assert_close(a.hidden_states[-1][real], r.hidden_states[-1][real], atol=1e-5, rtol=0)
+    torch.testing.assert_close(getattr(a, logits)[real], getattr(r, logits)[real], atol=1e-5, rtol=0)
+    # and the round trip: both tensors are stored, the config keeps the key, transformers reads it back
+    ours.save_pretrained(tmp_path / "ours")
+    saved = load_file(tmp_path / "ours" / "model.safetensors")
+    assert {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "bert.embeddings.word_embeddings.weight"} <= set(saved)
+    assert json.loads((tmp_path / "ours" / "config.json").read_text())["tie_word_embeddings"] is False
+    back = getattr(pt, cls).from_pretrained(tmp_path / "ours")
+    for k, v in ours.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v), k
+    again = getattr(transformers, cls).from_pretrained(tmp_path / "ours").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(getattr(again(**inputs), logits)[real], getattr(r, logits)[real], atol=1e-5, rtol=0)
+
+
+def test_tie_word_embeddings_must_be_a_boolean():
+    with pytest.raises(ValueError, match="tie_word_embeddings='no' must be true or false"):
+        BertForMaskedLM(small_config(extra={"tie_word_embeddings": "no"}))
+    tied = BertForMaskedLM(small_config(extra={"tie_word_embeddings": True}))
+    assert tied.cls.predictions.decoder.weight is tied.bert.embeddings.word_embeddings.weight
+
+
+# ---------------------------------------------------------------- labels are checked
+
+def bad_labels(b, V):
+    sel = b["labels"] != -100
+    return [
+        (dict(labels=b["labels"].float()), TypeError, "labels must be a tensor of integer ids"),
+        (dict(labels=b["labels"].tolist()), TypeError, "labels must be a tensor of integer ids"),
+        (dict(labels=b["labels"][:, 1:]), ValueError, r"labels has shape \(4, 12\), expected \(4, 13\)"),
+        (dict(labels=b["labels"][0]), ValueError, r"labels has shape \(13,\), expected \(4, 13\)"),
+        (dict(labels=b["labels"].masked_fill(sel, V)), ValueError, rf"labels contains {V}, outside \[0, {V}\)"),
+        (dict(labels=b["labels"].masked_fill(~sel, -1)), ValueError, r"labels contains -1, outside .*-100 elsewhere"),
+    ]
+
+
+def bad_nsp_labels(b):
+    nsp = b["next_sentence_label"]
+    return [
+        (dict(next_sentence_label=nsp.float()), TypeError, "next_sentence_label must be a tensor of integer ids"),
+        (dict(next_sentence_label=nsp.bool()), TypeError, "next_sentence_label must be a tensor of integer ids"),
+        (dict(next_sentence_label=nsp[:, None]), ValueError, r"has shape \(4, 1\), expected \(4,\)"),
+        (dict(next_sentence_label=nsp[:3]), ValueError, r"has shape \(3,\), expected \(4,\)"),
+        (dict(next_sentence_label=nsp + 1), ValueError, r"contains 2, outside \[0, 2\).*0 if B follows A"),
+        (dict(next_sentence_label=nsp - 1), ValueError, r"contains -1, outside \[0, 2\)"),
+    ]
+
+
+def test_pretraining_labels_are_checked():
+    cfg = small_config()
+    model = BertForPreTraining(cfg).eval()
+    b = pretraining_batch(cfg.vocab_size, seed=9)
+    for change, error, message in bad_labels(b, cfg.vocab_size) + bad_nsp_labels(b):
+        with pytest.raises(error, match=message):
+            model(**{**b, **change})
+    with torch.no_grad():
+        good = model(**b).loss
+        as_int32 = model(**{**b, "labels": b["labels"].int(), "next_sentence_label": b["next_sentence_label"].int()})
+    assert torch.equal(as_int32.loss, good)                          # any integer dtype
+
+
+def test_masked_lm_labels_are_checked():
+    cfg = small_config()
+    model = BertForMaskedLM(cfg).eval()
+    b = pretraining_batch(cfg.vocab_size, seed=10)
+    inputs = {k: b[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    for change, error, message in bad_labels(b, cfg.vocab_size):
+        with pytest.raises(error, match=message):
+            model(**inputs, **change)
+    with torch.no_grad():
+        assert torch.equal(model(**inputs, labels=b["labels"].short()).loss, model(**inputs, labels=b["labels"]).loss)
+
+
+# ---------------------------------------------------------------- --device cuda without CUDA
+
+def test_cuda_without_a_gpu_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)       # as on a machine without a GPU
+    for device in ("cuda", "cuda:0"):
+        with pytest.raises(ValueError, match=r"no CUDA device is available .*use --device cpu"):
+            pt.setup_process(device)
+    with pytest.raises(ValueError, match="is not a device"):
+        pt.setup_process("gpu")
+    (tmp_path / "corpus.txt").write_text("One.\nTwo.\n\nThree.\nFour.\n")
+    args = ["--out", str(tmp_path / "run"), "--corpus", str(tmp_path / "corpus.txt"), "--device", "cuda"]
+    assert pt.run_command(pt.main, args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: device 'cuda': no CUDA device is available") and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- runs never lose work or clobber each other
+
+def test_metrics_are_replaced_not_written_through_a_link(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.jsonl").symlink_to(victim)
+    model, train, held_out, vocab, data, run = tiny_run_setup()
+    short = PretrainingConfig(**{**run.__dict__, "max_steps": 4})
+    pretrain(out, model, train, held_out, vocab, data, short, progress=False)          # a fresh start
+    assert victim.read_text() == "precious\n" and not (out / "metrics.jsonl").is_symlink()
+    (out / "metrics.jsonl").unlink()
+    (out / "metrics.jsonl").symlink_to(victim)
+    model, *_ = tiny_run_setup()
+    pretrain(out, model, train, held_out, vocab, data, short, progress=False)          # a resume
+    assert victim.read_text() == "precious\n" and not (out / "metrics.jsonl").is_symlink()
+
+
+def test_resume_drops_a_cut_last_line(tmp_path, monkeypatch):
+    model, train, held_out, vocab, data, run = tiny_run_setup()
+    full = pretrain(tmp_path / "a", model, train, held_out, vocab, data, run, progress=False)
+    real_step, calls = pt.train_step, {"n": 0}
+
+    def dying_step(*args, **kwargs):                        # the process "dies" during step 7 (checkpoint: step 4)
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt("killed")
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(pt, "train_step", dying_step)
+    model, *_ = tiny_run_setup()
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(tmp_path / "b", model, train, held_out, vocab, data, run, progress=False)
+    monkeypatch.setattr(pt, "train_step", real_step)
+    with open(tmp_path / "b" / "metrics.jsonl", "a") as f:     # killed in the middle of appending a line
+        f.write('{"step": 7, "split": "train", "loss": 5.')
+    model, *_ = tiny_run_setup()
+    pretrain(tmp_path / "b", model, train, held_out, vocab, data, run, progress=False)
+    logged = [json.loads(l) for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    drop = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+    assert drop(logged) == drop(full)
+    # a damaged line that is not the last one is not a kill's doing: refused, naming the file and the line
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2, "spl\n{"step": 3}\n')
+    with pytest.raises(ValueError, match=r"metrics.jsonl, line 2, is not JSON"):
+        pt.metrics_lines(tmp_path / "d" / "metrics.jsonl", upto=10)
+
+
+def test_pretrain_holds_its_folder(tmp_path):
+    from bert_lit.data import FolderInUse, hold_folder
+    model, train, held_out, vocab, data, run = tiny_run_setup()
+    short = PretrainingConfig(**{**run.__dict__, "max_steps": 4})
+    with hold_folder(tmp_path / "run"):                         # another run holds it
+        with pytest.raises(FolderInUse, match="in use by another"):
+            pretrain(tmp_path / "run", model, train, held_out, vocab, data, short, progress=False)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    (tmp_path / "run" / ".checkpoint.pt.x1y2.tmp").write_bytes(b"half a checkpoint")   # a killed save's
+    pretrain(tmp_path / "run", model, train, held_out, vocab, data, short, progress=False)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".lock", "checkpoint.pt", "metrics.jsonl"]
+
+
+def test_resume_with_other_documents_is_refused(tmp_path):
+    model, train, held_out, vocab, data, run = tiny_run_setup()
+    short = PretrainingConfig(**{**run.__dict__, "max_steps": 4})
+    pretrain(tmp_path, model, train, held_out, vocab, data, short, progress=False)
+    reordered = [d[1:] + d[:1] for d in train]                     # the same sentences, in another order
+    for train_docs, eval_docs in [(reordered, held_out), (train, [held_out[0][1:], *held_out[1:]])]:
+        model, *_ = tiny_run_setup()
+        with pytest.raises(ValueError, match=r"different configuration \(documents: checkpoint '[0-9a-f]{16}' vs now"):
+            pretrain(tmp_path, model, train_docs, eval_docs, vocab, data, short, progress=False)
+
+
+def test_a_full_disk_names_the_checkpoint_size(tmp_path, monkeypatch):
+    cfg = small_config(vocab_size=4000, hidden_size=64, num_attention_heads=2)
+    model = BertForPreTraining(cfg)
+    docs = [[[10 + t % 3000 for t in s] for s in d] for d in coded_corpus(4, 10)]
+    batches = PretrainingBatches(docs, info(4000), PretrainingDataConfig(max_seq_length=32), 4)
+    opt, sched = build_optimizer(model, 1e-3, 0.01, 1, 10)
+    train_step(model, opt, sched, [next(batches)])              # Adam's moments exist
+    kw = dict(model=model, optimizer=opt, scheduler=sched, batches=batches, config={"x": 1})
+    save_checkpoint(tmp_path / "checkpoint.pt", step=1, **kw)
+    size = (tmp_path / "checkpoint.pt").stat().st_size
+    assert size > 3e6                                            # so the 4 bytes written would say "1 MB"
+
+    def full_disk(obj, f):                                      # the disk fills after a few bytes
+        Path(f).write_bytes(b"PK\x03\x04")
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError, match="no space left on") as e:
+        save_checkpoint(tmp_path / "checkpoint.pt", step=2, **kw)
+    need = int(re.search(r"need about (\d+) MB", str(e.value)).group(1))
+    assert abs(need - size / 1e6) < 1, (need, size)           # the checkpoint's size, not the 4 bytes written
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
