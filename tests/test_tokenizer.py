@@ -426,6 +426,9 @@ def test_every_python_tokenizes_like_transformers(version, unicode_job, tmp_path
 @pytest.mark.filterwarnings("ignore:`max_length` is ignored")
 def test_long_input_is_returned_whole_with_transformers_warning(minilm, caplog):
     ours, ref = BertTokenizer.from_pretrained(minilm), HFBertTokenizer.from_pretrained(minilm)  # fresh: nothing warned yet
+    import transformers
+    verbosity = transformers.logging.get_verbosity()               # other test files silence transformers
+    transformers.logging.set_verbosity_warning()
     logging.getLogger("transformers").addHandler(caplog.handler)  # transformers' logger does not propagate
     try:
         with caplog.at_level(logging.WARNING):
@@ -437,6 +440,7 @@ def test_long_input_is_returned_whole_with_transformers_warning(minilm, caplog):
                 tok.out = (single["input_ids"], batch["input_ids"], pair["input_ids"], pair["token_type_ids"], logged)
     finally:
         logging.getLogger("transformers").removeHandler(caplog.handler)
+        transformers.logging.set_verbosity(verbosity)
     assert ours.out[:4] == ref.out[:4] and len(ours.out[0]) == 602 and len(ours.out[2]) == 603
     assert ours.out[4] == ref.out[4] == ["Token indices sequence length is longer than the specified maximum sequence length "
                                          "for this model (602 > 512). Running this sequence through the model will result in indexing errors"]
