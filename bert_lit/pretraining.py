@@ -410,6 +410,8 @@ class BertForPreTraining(_TiedMLM, BertPreTrainedModel):
         if labels is not None:
             check_labels(labels, (B, T), self.config.vocab_size, "labels", MLM_LABELS, ignore=-100)
         if next_sentence_label is not None:
+            if isinstance(next_sentence_label, torch.Tensor) and tuple(next_sentence_label.shape) == (B, 1):
+                next_sentence_label = next_sentence_label.view(B)            # (B, 1), as transformers accepts
             check_labels(next_sentence_label, (B,), 2, "next_sentence_label", NSP_LABELS)
         logits, targets = masked_lm_logits(self.cls.predictions, out.last_hidden_state, labels)
         nsp_logits = self.cls.seq_relationship(out.pooler_output)                    # (B, 2)

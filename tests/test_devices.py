@@ -37,18 +37,7 @@ def tiny_pretraining_batch(B=8, T=24, V=211):
                 next_sentence_label=torch.randint(0, 2, (B,), generator=g))
 
 
-@pytest.fixture
-def not_deterministic():
-    """Deterministic mode off for the test, restored after (the CLIs' setup_process turns it on for the process).
-    Under it, inductor emits vector code that fails to build without vector kernels (ATEN_CPU_CAPABILITY=default,
-    torch 2.13)."""
-    was = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(False)
-    yield
-    torch.use_deterministic_algorithms(was)
-
-
-def test_compiled_model_equals_eager(not_deterministic):
+def test_compiled_model_equals_eager():
     "torch.compile (inductor, generated C++ on the CPU) of a small BertModel: the same hidden states, with padding."
     torch.manual_seed(0)
     model = BertModel(BertConfig(vocab_size=211, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,

@@ -627,7 +627,7 @@ def bad_nsp_labels(b):
     return [
         (dict(next_sentence_label=nsp.float()), TypeError, "next_sentence_label must be a tensor of integer ids"),
         (dict(next_sentence_label=nsp.bool()), TypeError, "next_sentence_label must be a tensor of integer ids"),
-        (dict(next_sentence_label=nsp[:, None]), ValueError, r"has shape \(4, 1\), expected \(4,\)"),
+        (dict(next_sentence_label=nsp[None]), ValueError, r"has shape \(1, 4\), expected \(4,\)"),
         (dict(next_sentence_label=nsp[:3]), ValueError, r"has shape \(3,\), expected \(4,\)"),
         (dict(next_sentence_label=nsp + 1), ValueError, r"contains 2, outside \[0, 2\).*0 if B follows A"),
         (dict(next_sentence_label=nsp - 1), ValueError, r"contains -1, outside \[0, 2\)"),
@@ -644,7 +644,9 @@ def test_pretraining_labels_are_checked():
     with torch.no_grad():
         good = model(**b).loss
         as_int32 = model(**{**b, "labels": b["labels"].int(), "next_sentence_label": b["next_sentence_label"].int()})
+        as_column = model(**{**b, "next_sentence_label": b["next_sentence_label"][:, None]}).loss
     assert torch.equal(as_int32.loss, good)                          # any integer dtype
+    assert torch.equal(as_column, good)                              # (B, 1) as well as (B,), as transformers
 
 
 def test_masked_lm_labels_are_checked():
