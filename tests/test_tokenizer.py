@@ -436,13 +436,15 @@ def test_long_input_is_returned_whole_with_transformers_warning(minilm, caplog):
                 caplog.clear()
                 single, batch = tok("word " * 600), tok(["short one", "word " * 700, "word " * 650])
                 pair = tok("word " * 300, "more " * 300)
-                logged = [r.getMessage() for r in caplog.records if "Token indices" in r.getMessage()]
+                records = {id(r): r for r in caplog.records}.values()  # a record that also propagates is seen twice
+                logged = [r.getMessage() for r in records if "Token indices" in r.getMessage()]
                 tok.out = (single["input_ids"], batch["input_ids"], pair["input_ids"], pair["token_type_ids"], logged)
     finally:
         logging.getLogger("transformers").removeHandler(caplog.handler)
         transformers.logging.set_verbosity(verbosity)
     assert ours.out[:4] == ref.out[:4] and len(ours.out[0]) == 602 and len(ours.out[2]) == 603
-    assert ours.out[4] == ref.out[4] == ["Token indices sequence length is longer than the specified maximum sequence length "
+    # ours warns once per tokenizer; transformers' own count depends on how its logging is set up, so its text is compared
+    assert ours.out[4] == sorted(set(ref.out[4])) == ["Token indices sequence length is longer than the specified maximum sequence length "
                                          "for this model (602 > 512). Running this sequence through the model will result in indexing errors"]
     assert ours("word " * 600, max_length=20, padding=True).input_ids == ref("word " * 600, max_length=20, padding=True).input_ids
 
