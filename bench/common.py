@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bert_lit.pretraining import PRECISIONS  # noqa: E402
+from bert_lit.training import PRECISIONS  # noqa: E402
 
 
 def add_device_options(ap, threads=None, precision_flag="--dtype"):

@@ -19,7 +19,7 @@ import transformers
 from common import add_device_options, device_setup   # first: it puts this repository on sys.path
 from bert_lit.data import minilm_checkpoint
 from bert_lit.encoder import BertModel
-from bert_lit.pretraining import autocast
+from bert_lit.training import autocast
 
 
 def main():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every CPU benchmark of bench/, side by side with transformers in each script; output to the terminal and to
-# bench/cpu-results.txt, which chapter 9 reads for its table of measured results.
+# bench/cpu-results.txt, which chapter 11 reads (bench/results.py parses it) for its table of measured results.
 #
 #     bash bench/cpu.sh            # THREADS=1 for one thread (default 2)
 #

@@ -24,7 +24,7 @@ import transformers
 from common import add_device_options, device_setup, model_flops, tensor_dtype   # first: it puts this repository on sys.path
 from bert_lit.data import minilm_checkpoint
 from bert_lit.encoder import BertModel
-from bert_lit.pretraining import autocast
+from bert_lit.training import autocast
 
 SHAPES = {
     "bert-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),

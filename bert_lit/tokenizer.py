@@ -75,6 +75,14 @@ def lower(text: str, mode: str = "default") -> str:
     if mode == "google": return text.lower()
     return text.translate(_UNICODE["lower"])
 
+# %% ../nbs/01_tokenizer.ipynb #cf0cd207
+class _CharMap(dict):
+    "A `str.translate` table filled on demand: code point -> what `fn` makes of the character (then cached)."
+    def __init__(self, fn): super().__init__(); self.fn = fn
+    def __missing__(self, cp: int) -> str:
+        self[cp] = value = self.fn(chr(cp))
+        return value
+
 # %% ../nbs/01_tokenizer.ipynb #6c991879
 class BasicTokenizer:
     "Split text into words: clean, lower-case and strip accents (optionally), isolate CJK ideographs and punctuation."
@@ -109,41 +117,49 @@ class BasicTokenizer:
         if self.mode == "google": return self._tokenize_google(text)
         return text.translate(self._map).split()
 
-    def _tokenize_google(self, text: str) -> list[str]:
-        "Google's order: clean the text, split at whitespace, then per word lower-case, strip accents, split punctuation."
-        words = []
-        for word in "".join(map(self._clean_char, text)).split():
-            if self.do_lower_case: word = strip_accents(lower(word, "google"), "google")
-            words += "".join(f" {c} " if is_punctuation(c, "google") else c for c in word).split()
-        return words
+# %% ../nbs/01_tokenizer.ipynb #b77ff3eb
+def patch_to(cls):
+    "Decorator: add the function below (or a classmethod) to the class `cls`, as if defined in its body."
+    def add(f):
+        fn = getattr(f, "__func__", f)   # a classmethod's function
+        fn.__qualname__ = f"{cls.__name__}.{fn.__name__}"
+        setattr(cls, fn.__name__, f)
+        return f
+    return add
 
-    def words_with_offsets(self, text: str) -> list[tuple[str, list[int]]]:
-        "Each word with, for each of its characters, the index in `text` of the character it came from."
-        if self.mode == "google": raise NotImplementedError("offsets are computed in the default mode only")
-        if text.isascii() and not _ASCII_CONTROL.search(text):  # fast path: each word is a regex match of `text`
-            return [(m.group().lower() if self.do_lower_case else m.group(), range(m.start(), m.end()))
-                    for m in _ASCII_WORD.finditer(text)]
-        return self._words_with_offsets_by_char(text)
+# %% ../nbs/01_tokenizer.ipynb #e1a79290
+@patch_to(BasicTokenizer)
+def _tokenize_google(self, text: str) -> list[str]:
+    "Google's order: clean the text, split at whitespace, then per word lower-case, strip accents, split punctuation."
+    words = []
+    for word in "".join(map(self._clean_char, text)).split():
+        if self.do_lower_case: word = strip_accents(lower(word, "google"), "google")
+        words += "".join(f" {c} " if is_punctuation(c, "google") else c for c in word).split()
+    return words
 
-    def _words_with_offsets_by_char(self, text: str) -> list[tuple[str, list[int]]]:
-        "The general path of `words_with_offsets`: the character table, one input character at a time."
-        words, chars, origin = [], [], []
-        for i, ch in enumerate(text):
-            for c in self._map[ord(ch)]:
-                if c != " ": chars.append(c); origin.append(i)
-                elif chars: words.append(("".join(chars), origin)); chars, origin = [], []
-        if chars: words.append(("".join(chars), origin))
-        return words
-
-class _CharMap(dict):
-    "A `str.translate` table filled on demand: code point -> what `fn` makes of the character (then cached)."
-    def __init__(self, fn): super().__init__(); self.fn = fn
-    def __missing__(self, cp: int) -> str:
-        self[cp] = value = self.fn(chr(cp))
-        return value
-
+# %% ../nbs/01_tokenizer.ipynb #352a7970
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # dropped characters
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+|[!-/:-@\[-`{-~]")  # a run of letters and digits, or one punctuation character
+
+@patch_to(BasicTokenizer)
+def words_with_offsets(self, text: str) -> list[tuple[str, list[int]]]:
+    "Each word with, for each of its characters, the index in `text` of the character it came from."
+    if self.mode == "google": raise NotImplementedError("offsets are computed in the default mode only")
+    if text.isascii() and not _ASCII_CONTROL.search(text):  # fast path: each word is a regex match of `text`
+        return [(m.group().lower() if self.do_lower_case else m.group(), range(m.start(), m.end()))
+                for m in _ASCII_WORD.finditer(text)]
+    return self._words_with_offsets_by_char(text)
+
+@patch_to(BasicTokenizer)
+def _words_with_offsets_by_char(self, text: str) -> list[tuple[str, list[int]]]:
+    "The general path of `words_with_offsets`: the character table, one input character at a time."
+    words, chars, origin = [], [], []
+    for i, ch in enumerate(text):
+        for c in self._map[ord(ch)]:
+            if c != " ": chars.append(c); origin.append(i)
+            elif chars: words.append(("".join(chars), origin)); chars, origin = [], []
+    if chars: words.append(("".join(chars), origin))
+    return words
 
 # %% ../nbs/01_tokenizer.ipynb #30517846
 class WordpieceTokenizer:
@@ -252,19 +268,6 @@ def _collate(encs: list[dict], batched: bool, return_tensors) -> BatchEncoding:
                for k, v in out.items()}  # (B, T); offset_mapping (B, T, 2)
     return BatchEncoding(out)
 
-def _as_id(i) -> int:
-    "An integer token id; a float, bool or str is refused (int(7592.9) would silently give token 7592)."
-    if isinstance(i, bool) or not hasattr(type(i), "__index__"):
-        raise TypeError(f"token ids must be integers, got {type(i).__name__} {i!r}; pass ints (or an integer tensor)")
-    return operator.index(i)
-
-def _as_id_list(ids, nested=False):
-    "Plain Python ints from an id, a list, a tuple or a tensor."
-    if hasattr(ids, "tolist"): ids = ids.tolist()
-    if nested: return list(ids)
-    if isinstance(ids, str) or not hasattr(ids, "__iter__"): return [_as_id(ids)]
-    return [_as_id(i) for i in ids]
-
 # %% ../nbs/01_tokenizer.ipynb #399a9cc6
 _CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
             (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
@@ -283,30 +286,6 @@ def wordpiece_decode(tokens: list[str]) -> str:
     return "".join(out)
 
 # %% ../nbs/01_tokenizer.ipynb #effffc63
-def _check_text(text, what="text"):
-    "A clear error for anything that is not a string."
-    if isinstance(text, str): return text
-    if isinstance(text, (bytes, bytearray)): raise TypeError(f"{what} is bytes; decode it first, e.g. {what}.decode('utf-8')")
-    raise TypeError(f"{what} must be a str (or a list of str for a batch), got {type(text).__name__}")
-
-_log = logging.getLogger("bert_lit.tokenizer")
-_FLAGS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
-
-def _check_config(config: dict, file: Path) -> dict:
-    "The tokenizer_config.json values we use, refusing wrong types (a string \"false\" would count as true)."
-    for k, v in config.items():
-        if k in _FLAGS and v is not None and not isinstance(v, bool):
-            fix = f"write {v.strip().lower()} without quotes" if str(v).strip().lower() in ("true", "false") else "write true or false"
-            raise TypeError(f"{file.name}: {k}={v!r} must be true or false (a JSON boolean), not {type(v).__name__}; {fix}")
-        if k == "model_max_length" and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise TypeError(f"{file.name}: model_max_length={v!r} must be an integer (or null for no limit)")
-        if k in SPECIAL_TOKENS and v is not None and not isinstance(v, str):
-            raise TypeError(f"{file.name}: {k}={v!r} must be a string such as {SPECIAL_TOKENS[k]!r}")
-    args = {k: config[k] for k in (*_FLAGS, "model_max_length", *SPECIAL_TOKENS) if config.get(k) is not None}
-    if "model_max_length" in args:  # transformers writes a huge number for "no limit"
-        args["model_max_length"] = None if args["model_max_length"] > 1e12 else int(args["model_max_length"])
-    return args
-
 class BertTokenizer:
     "BERT's tokenizer: words (BasicTokenizer), then WordPiece, then `[CLS] A [SEP] B [SEP]`."
     def __init__(self, vocab_file, do_lower_case=True, strip_accents=None, tokenize_chinese_chars=True,
@@ -342,219 +321,295 @@ class BertTokenizer:
     def get_vocab(self) -> dict[str, int]: return dict(self.vocab)
     def __repr__(self): return f"BertTokenizer(vocab_size={self.vocab_size}, do_lower_case={self.do_lower_case}, mode={self.mode!r})"
 
-    # ---- text -> tokens / ids
-    def _pieces(self, text: str):
-        "Split at literal special tokens: yields (piece, start, is_special)."
-        if self._special_re is None or "[" not in text:
-            yield text, 0, False; return
-        start = 0
-        for i, piece in enumerate(self._special_re.split(text)):
-            if piece: yield piece, start, i % 2 == 1
-            start += len(piece)
+# %% ../nbs/01_tokenizer.ipynb #5c261999
+_FLAGS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
 
-    def tokenize(self, text: str) -> list[str]:
-        "WordPiece tokens of `text` (no [CLS]/[SEP]): 'Unaffable!' -> ['una', '##ffa', '##ble', '!']."
-        text = _check_text(text)
-        tokens = []
-        for piece, _, special in self._pieces(text):
-            if special: tokens.append(piece); continue
-            for word in self.basic.tokenize(piece): tokens += self.wordpiece.tokenize(word)
-        return tokens
+def _check_config(config: dict, file: Path) -> dict:
+    "The tokenizer_config.json values we use, refusing wrong types (a string \"false\" would count as true)."
+    for k, v in config.items():
+        if k in _FLAGS and v is not None and not isinstance(v, bool):
+            fix = f"write {v.strip().lower()} without quotes" if str(v).strip().lower() in ("true", "false") else "write true or false"
+            raise TypeError(f"{file.name}: {k}={v!r} must be true or false (a JSON boolean), not {type(v).__name__}; {fix}")
+        if k == "model_max_length" and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise TypeError(f"{file.name}: model_max_length={v!r} must be an integer (or null for no limit)")
+        if k in SPECIAL_TOKENS and v is not None and not isinstance(v, str):
+            raise TypeError(f"{file.name}: {k}={v!r} must be a string such as {SPECIAL_TOKENS[k]!r}")
+    args = {k: config[k] for k in (*_FLAGS, "model_max_length", *SPECIAL_TOKENS) if config.get(k) is not None}
+    if "model_max_length" in args:  # transformers writes a huge number for "no limit"
+        args["model_max_length"] = None if args["model_max_length"] > 1e12 else int(args["model_max_length"])
+    return args
 
-    def _ids(self, text: str) -> list[int]:
-        "Token ids of `text` without special tokens (fast path: per-word cache of ids)."
-        ids, cache = [], self._word_ids
-        for piece, _, special in self._pieces(text):
-            if special: ids.append(self.vocab[piece]); continue
-            for word in self.basic.tokenize(piece):
-                word_ids = cache.get(word)
-                if word_ids is None:
-                    word_ids = [self.vocab[t] for t in self.wordpiece.tokenize(word)]
-                    if len(cache) < 1_000_000: cache[word] = word_ids
-                ids += word_ids
-        return ids
+@patch_to(BertTokenizer)
+@classmethod
+def from_pretrained(cls, path, **kwargs):
+    "Load from a folder with vocab.txt (and tokenizer_config.json if present), or from a vocab.txt."
+    path = Path(path)
+    config_file = path / "tokenizer_config.json" if path.is_dir() else path.with_name("tokenizer_config.json")
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+    return cls(path, **{**_check_config(config, config_file), **kwargs})
 
-    def _ids_and_offsets(self, text: str):
-        "Token ids of `text` and, per token, the (start, end) characters of `text` it came from."
-        ids, offsets = [], []
-        for piece, base, special in self._pieces(text):
-            if special: ids.append(self.vocab[piece]); offsets.append((base, base + len(piece))); continue
-            for word, origin in self.basic.words_with_offsets(piece):
-                spans = self.wordpiece.spans(word) or [(0, len(word))]
-                for t, (s, e) in zip(self.wordpiece.tokenize(word), spans):
-                    ids.append(self.vocab[t]); offsets.append((base + origin[s], base + origin[e - 1] + 1))
-        return ids, offsets
+@patch_to(BertTokenizer)
+def save_pretrained(self, folder) -> tuple[Path, Path]:
+    "Write vocab.txt and tokenizer_config.json (loadable by this class and by transformers)."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    vocab = save_vocab(self.ids_to_tokens, folder / "vocab.txt")
+    config = dict(tokenizer_class="BertTokenizer", do_lower_case=self.do_lower_case, strip_accents=self.strip_accents,
+                  tokenize_chinese_chars=self.tokenize_chinese_chars, model_max_length=self.model_max_length, **self.special)
+    return vocab, atomic_write(folder / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
 
-    def convert_tokens_to_ids(self, tokens):
-        "Id of a token (or a list of them); unknown tokens get the id of [UNK]."
-        unk = self.vocab[self.special["unk_token"]]
-        if isinstance(tokens, str): return self.vocab.get(tokens, unk)
-        return [self.vocab.get(t, unk) for t in tokens]
+# %% ../nbs/01_tokenizer.ipynb #7dab8dc9
+def _check_text(text, what="text"):
+    "A clear error for anything that is not a string."
+    if isinstance(text, str): return text
+    if isinstance(text, (bytes, bytearray)): raise TypeError(f"{what} is bytes; decode it first, e.g. {what}.decode('utf-8')")
+    raise TypeError(f"{what} must be a str (or a list of str for a batch), got {type(text).__name__}")
 
-    def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
-        "Token of an id (or a list of them); ids must be integers (a float is refused, not rounded)."
-        if hasattr(ids, "tolist"): ids = ids.tolist()
-        if isinstance(ids, str) or not hasattr(ids, "__iter__"): return self._token(_as_id(ids))
-        return [self._token(i) for i in _as_id_list(ids) if not (skip_special_tokens and i in self.all_special_ids)]
+@patch_to(BertTokenizer)
+def _pieces(self, text: str):
+    "Split at literal special tokens: yields (piece, start, is_special)."
+    if self._special_re is None or "[" not in text:
+        yield text, 0, False; return
+    start = 0
+    for i, piece in enumerate(self._special_re.split(text)):
+        if piece: yield piece, start, i % 2 == 1
+        start += len(piece)
 
-    def _token(self, i: int) -> str:
-        if not 0 <= i < len(self.ids_to_tokens): raise ValueError(f"token id {i} is outside the vocabulary (0..{len(self.ids_to_tokens) - 1})")
-        return self.ids_to_tokens[i]
+@patch_to(BertTokenizer)
+def tokenize(self, text: str) -> list[str]:
+    "WordPiece tokens of `text` (no [CLS]/[SEP]): 'Unaffable!' -> ['una', '##ffa', '##ble', '!']."
+    text = _check_text(text)
+    tokens = []
+    for piece, _, special in self._pieces(text):
+        if special: tokens.append(piece); continue
+        for word in self.basic.tokenize(piece): tokens += self.wordpiece.tokenize(word)
+    return tokens
 
-    # ---- the model's input format
-    def _special_id(self, name: str) -> int:
-        token = self.special[name]
-        if token not in self.vocab: raise ValueError(f"{self.vocab_file.name} has no {token}, needed here; add it or pass add_special_tokens=False / padding=False")
-        return self.vocab[token]
+# %% ../nbs/01_tokenizer.ipynb #d1f8dcf3
+@patch_to(BertTokenizer)
+def _ids(self, text: str) -> list[int]:
+    "Token ids of `text` without special tokens (fast path: per-word cache of ids)."
+    ids, cache = [], self._word_ids
+    for piece, _, special in self._pieces(text):
+        if special: ids.append(self.vocab[piece]); continue
+        for word in self.basic.tokenize(piece):
+            word_ids = cache.get(word)
+            if word_ids is None:
+                word_ids = [self.vocab[t] for t in self.wordpiece.tokenize(word)]
+                if len(cache) < 1_000_000: cache[word] = word_ids
+            ids += word_ids
+    return ids
 
-    def _encode_one(self, a, b, add_special_tokens, strategy, max_length, offsets):
-        "One example as a dict of lists: truncate, then `[CLS] A [SEP] B [SEP]` with type ids and masks."
-        ids_a, offs_a = self._ids_and_offsets(a) if offsets else (self._ids(a), None)
-        ids_b, offs_b = (self._ids_and_offsets(b) if offsets else (self._ids(b), None)) if b is not None else (None, None)
-        n_special = (2 if b is None else 3) if add_special_tokens else 0
-        if strategy:
-            if max_length < n_special: raise ValueError(f"max_length={max_length} leaves no room: the special tokens alone need {n_special}")
-            n_a, n_b = truncated_lengths(len(ids_a), None if b is None else len(ids_b), max_length - n_special, strategy)
-            ids_a, offs_a = ids_a[:n_a], offs_a and offs_a[:n_a]
-            if b is not None: ids_b, offs_b = ids_b[:n_b], offs_b and offs_b[:n_b]
-        enc = build_inputs(ids_a, ids_b, self._special_id("cls_token") if add_special_tokens else None,
-                           self._special_id("sep_token") if add_special_tokens else None)
-        if offsets:
-            none = [(0, 0)] if add_special_tokens else []
-            enc["offset_mapping"] = none + offs_a + none + ((offs_b + none) if b is not None else [])
-        return enc
+# %% ../nbs/01_tokenizer.ipynb #f9ed32b2
+def _as_id(i) -> int:
+    "An integer token id; a float, bool or str is refused (int(7592.9) would silently give token 7592)."
+    if isinstance(i, bool) or not hasattr(type(i), "__index__"):
+        raise TypeError(f"token ids must be integers, got {type(i).__name__} {i!r}; pass ints (or an integer tensor)")
+    return operator.index(i)
 
-    def _warn_if_too_long(self, encs):
-        "transformers' warning (once per tokenizer) for a sequence longer than model_max_length: it is returned whole."
-        n = next((len(e["input_ids"]) for e in encs if len(e["input_ids"]) > (self.model_max_length or math.inf)), None)
-        if n is not None and not self._warned_too_long:
-            _log.warning("Token indices sequence length is longer than the specified maximum sequence length for this "
-                         f"model ({n} > {self.model_max_length}). Running this sequence through the model will result in indexing errors")
-            self._warned_too_long = True
+def _as_id_list(ids, nested=False):
+    "Plain Python ints from an id, a list, a tuple or a tensor."
+    if hasattr(ids, "tolist"): ids = ids.tolist()
+    if nested: return list(ids)
+    if isinstance(ids, str) or not hasattr(ids, "__iter__"): return [_as_id(ids)]
+    return [_as_id(i) for i in ids]
 
-    def __call__(self, text, text_pair=None, add_special_tokens=True, padding=False, truncation=None, max_length=None,
-                 return_tensors=None, return_token_type_ids=True, return_attention_mask=True,
-                 return_offsets_mapping=False, return_special_tokens_mask=False) -> BatchEncoding:
-        "Encode a text, a pair, or a batch of either into `input_ids`, `token_type_ids`, `attention_mask`."
-        batched = isinstance(text, (list, tuple))
-        texts = [_check_text(t, f"text[{i}]") for i, t in enumerate(text)] if batched else [_check_text(text)]
-        if text_pair is None: pairs = [None] * len(texts)
-        elif batched:
-            if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(texts):
-                raise ValueError("text_pair must be a list as long as the batch of texts")
-            pairs = [_check_text(t, f"text_pair[{i}]") for i, t in enumerate(text_pair)]
-        else: pairs = [_check_text(text_pair, "text_pair")]
-        if return_offsets_mapping and self.mode == "google":
-            raise ValueError("return_offsets_mapping=True needs the default mode (Google's tokenizer has no offsets)")
-        asked_max_length = max_length
-        strategy, max_length = self._truncation(truncation, max_length, padding)
-        encs = [self._encode_one(a, b, add_special_tokens, strategy, max_length, return_offsets_mapping) for a, b in zip(texts, pairs)]
-        if asked_max_length is None: self._warn_if_too_long(encs)  # as transformers: no warning when max_length is given
-        keep = {"input_ids", "token_type_ids" if return_token_type_ids else "", "attention_mask" if return_attention_mask else "",
-                "offset_mapping" if return_offsets_mapping else "", "special_tokens_mask" if return_special_tokens_mask else ""}
-        encs = [{k: v for k, v in e.items() if k in keep} for e in encs]
-        encs = pad(encs, self._padded_length(encs, padding, max_length), self.vocab.get(self.special["pad_token"]))
-        return _collate(encs, batched, return_tensors)
+@patch_to(BertTokenizer)
+def convert_tokens_to_ids(self, tokens):
+    "Id of a token (or a list of them); unknown tokens get the id of [UNK]."
+    unk = self.vocab[self.special["unk_token"]]
+    if isinstance(tokens, str): return self.vocab.get(tokens, unk)
+    return [self.vocab.get(t, unk) for t in tokens]
 
-    def encode(self, text, text_pair=None, add_special_tokens=True, truncation=None, max_length=None) -> list[int]:
-        "Just the token ids of one text (or pair)."
-        return self(text, text_pair, add_special_tokens, truncation=truncation, max_length=max_length)["input_ids"]
+@patch_to(BertTokenizer)
+def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
+    "Token of an id (or a list of them); ids must be integers (a float is refused, not rounded)."
+    if hasattr(ids, "tolist"): ids = ids.tolist()
+    if isinstance(ids, str) or not hasattr(ids, "__iter__"): return self._token(_as_id(ids))
+    return [self._token(i) for i in _as_id_list(ids) if not (skip_special_tokens and i in self.all_special_ids)]
 
-    def _truncation(self, truncation, max_length, padding):
-        "(strategy or None, max_length), with transformers' defaults."
-        if truncation in (None, False, "do_not_truncate"):
-            strategy = "longest_first" if (truncation is None and max_length is not None and padding in (False, None, "do_not_pad")) else None
-        elif truncation is True or truncation == "longest_first": strategy = "longest_first"
-        elif truncation in ("only_first", "only_second"): strategy = truncation
-        else: raise ValueError(f"truncation={truncation!r}: expected True, False, 'longest_first', 'only_first' or 'only_second'")
-        if max_length is None: max_length = self.model_max_length
-        if strategy and max_length is None: raise ValueError("truncation needs a max_length (the tokenizer has no model_max_length)")
-        return strategy, max_length
+@patch_to(BertTokenizer)
+def _token(self, i: int) -> str:
+    if not 0 <= i < len(self.ids_to_tokens): raise ValueError(f"token id {i} is outside the vocabulary (0..{len(self.ids_to_tokens) - 1})")
+    return self.ids_to_tokens[i]
 
-    def _padded_length(self, encs, padding, max_length):
-        "Length to pad every example to, or None."
-        if padding in (False, None, "do_not_pad"): return None
-        if padding is True or padding == "longest": return max((len(e["input_ids"]) for e in encs), default=0)
-        if padding == "max_length":
-            if max_length is None: raise ValueError("padding='max_length' needs max_length=... (the tokenizer has no model_max_length)")
-            return max_length
-        raise ValueError(f"padding={padding!r}: expected True, False, 'longest' or 'max_length'")
+# %% ../nbs/01_tokenizer.ipynb #c1ef3477
+@patch_to(BertTokenizer)
+def _ids_and_offsets(self, text: str):
+    "Token ids of `text` and, per token, the (start, end) characters of `text` it came from."
+    ids, offsets = [], []
+    for piece, base, special in self._pieces(text):
+        if special: ids.append(self.vocab[piece]); offsets.append((base, base + len(piece))); continue
+        for word, origin in self.basic.words_with_offsets(piece):
+            spans = self.wordpiece.spans(word) or [(0, len(word))]
+            for t, (s, e) in zip(self.wordpiece.tokenize(word), spans):
+                ids.append(self.vocab[t]); offsets.append((base + origin[s], base + origin[e - 1] + 1))
+    return ids, offsets
 
-    # ---- ids -> text
-    def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=False) -> str:
-        "Text of token ids: pieces joined, `##` glued to the previous piece ('[CLS] hello world! [SEP]')."
-        text = wordpiece_decode(self.convert_ids_to_tokens(_as_id_list(ids), skip_special_tokens))
-        return clean_up_tokenization(text) if clean_up_tokenization_spaces else text
+# %% ../nbs/01_tokenizer.ipynb #719a8c6c
+@patch_to(BertTokenizer)
+def _special_id(self, name: str) -> int:
+    token = self.special[name]
+    if token not in self.vocab: raise ValueError(f"{self.vocab_file.name} has no {token}, needed here; add it or pass add_special_tokens=False / padding=False")
+    return self.vocab[token]
 
-    def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=False) -> list[str]:
-        "`decode` for each sequence of a batch."
-        return [self.decode(s, skip_special_tokens, clean_up_tokenization_spaces) for s in _as_id_list(sequences, nested=True)]
+@patch_to(BertTokenizer)
+def _encode_one(self, a, b, add_special_tokens, strategy, max_length, offsets):
+    "One example as a dict of lists: truncate, then `[CLS] A [SEP] B [SEP]` with type ids and masks."
+    ids_a, offs_a = self._ids_and_offsets(a) if offsets else (self._ids(a), None)
+    ids_b, offs_b = (self._ids_and_offsets(b) if offsets else (self._ids(b), None)) if b is not None else (None, None)
+    n_special = (2 if b is None else 3) if add_special_tokens else 0
+    if strategy:
+        if max_length < n_special: raise ValueError(f"max_length={max_length} leaves no room: the special tokens alone need {n_special}")
+        n_a, n_b = truncated_lengths(len(ids_a), None if b is None else len(ids_b), max_length - n_special, strategy)
+        ids_a, offs_a = ids_a[:n_a], offs_a and offs_a[:n_a]
+        if b is not None: ids_b, offs_b = ids_b[:n_b], offs_b and offs_b[:n_b]
+    enc = build_inputs(ids_a, ids_b, self._special_id("cls_token") if add_special_tokens else None,
+                       self._special_id("sep_token") if add_special_tokens else None)
+    if offsets:
+        none = [(0, 0)] if add_special_tokens else []
+        enc["offset_mapping"] = none + offs_a + none + ((offs_b + none) if b is not None else [])
+    return enc
 
-    # ---- files
-    @classmethod
-    def from_pretrained(cls, path, **kwargs):
-        "Load from a folder with vocab.txt (and tokenizer_config.json if present), or from a vocab.txt."
-        path = Path(path)
-        config_file = path / "tokenizer_config.json" if path.is_dir() else path.with_name("tokenizer_config.json")
-        config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
-        return cls(path, **{**_check_config(config, config_file), **kwargs})
+# %% ../nbs/01_tokenizer.ipynb #002ceb83
+_log = logging.getLogger("bert_lit.tokenizer")
 
-    def save_pretrained(self, folder) -> tuple[Path, Path]:
-        "Write vocab.txt and tokenizer_config.json (loadable by this class and by transformers)."
-        folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-        vocab = save_vocab(self.ids_to_tokens, folder / "vocab.txt")
-        config = dict(tokenizer_class="BertTokenizer", do_lower_case=self.do_lower_case, strip_accents=self.strip_accents,
-                      tokenize_chinese_chars=self.tokenize_chinese_chars, model_max_length=self.model_max_length, **self.special)
-        return vocab, atomic_write(folder / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
+@patch_to(BertTokenizer)
+def _truncation(self, truncation, max_length, padding):
+    "(strategy or None, max_length), with transformers' defaults."
+    if truncation in (None, False, "do_not_truncate"):
+        strategy = "longest_first" if (truncation is None and max_length is not None and padding in (False, None, "do_not_pad")) else None
+    elif truncation is True or truncation == "longest_first": strategy = "longest_first"
+    elif truncation in ("only_first", "only_second"): strategy = truncation
+    else: raise ValueError(f"truncation={truncation!r}: expected True, False, 'longest_first', 'only_first' or 'only_second'")
+    if max_length is None: max_length = self.model_max_length
+    if strategy and max_length is None: raise ValueError("truncation needs a max_length (the tokenizer has no model_max_length)")
+    return strategy, max_length
 
-# %% ../nbs/01_tokenizer.ipynb #dc241540
+@patch_to(BertTokenizer)
+def _padded_length(self, encs, padding, max_length):
+    "Length to pad every example to, or None."
+    if padding in (False, None, "do_not_pad"): return None
+    if padding is True or padding == "longest": return max((len(e["input_ids"]) for e in encs), default=0)
+    if padding == "max_length":
+        if max_length is None: raise ValueError("padding='max_length' needs max_length=... (the tokenizer has no model_max_length)")
+        return max_length
+    raise ValueError(f"padding={padding!r}: expected True, False, 'longest' or 'max_length'")
+
+@patch_to(BertTokenizer)
+def _warn_if_too_long(self, encs):
+    "transformers' warning (once per tokenizer) for a sequence longer than model_max_length: it is returned whole."
+    n = next((len(e["input_ids"]) for e in encs if len(e["input_ids"]) > (self.model_max_length or math.inf)), None)
+    if n is not None and not self._warned_too_long:
+        _log.warning("Token indices sequence length is longer than the specified maximum sequence length for this "
+                     f"model ({n} > {self.model_max_length}). Running this sequence through the model will result in indexing errors")
+        self._warned_too_long = True
+
+# %% ../nbs/01_tokenizer.ipynb #cbe9e895
+@patch_to(BertTokenizer)
+def __call__(self, text, text_pair=None, add_special_tokens=True, padding=False, truncation=None, max_length=None,
+             return_tensors=None, return_token_type_ids=True, return_attention_mask=True,
+             return_offsets_mapping=False, return_special_tokens_mask=False) -> BatchEncoding:
+    "Encode a text, a pair, or a batch of either into `input_ids`, `token_type_ids`, `attention_mask`."
+    batched = isinstance(text, (list, tuple))
+    texts = [_check_text(t, f"text[{i}]") for i, t in enumerate(text)] if batched else [_check_text(text)]
+    if text_pair is None: pairs = [None] * len(texts)
+    elif batched:
+        if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(texts):
+            raise ValueError("text_pair must be a list as long as the batch of texts")
+        pairs = [_check_text(t, f"text_pair[{i}]") for i, t in enumerate(text_pair)]
+    else: pairs = [_check_text(text_pair, "text_pair")]
+    if return_offsets_mapping and self.mode == "google":
+        raise ValueError("return_offsets_mapping=True needs the default mode (Google's tokenizer has no offsets)")
+    asked_max_length = max_length
+    strategy, max_length = self._truncation(truncation, max_length, padding)
+    encs = [self._encode_one(a, b, add_special_tokens, strategy, max_length, return_offsets_mapping) for a, b in zip(texts, pairs)]
+    if asked_max_length is None: self._warn_if_too_long(encs)  # as transformers: no warning when max_length is given
+    keep = {"input_ids", "token_type_ids" if return_token_type_ids else "", "attention_mask" if return_attention_mask else "",
+            "offset_mapping" if return_offsets_mapping else "", "special_tokens_mask" if return_special_tokens_mask else ""}
+    encs = [{k: v for k, v in e.items() if k in keep} for e in encs]
+    encs = pad(encs, self._padded_length(encs, padding, max_length), self.vocab.get(self.special["pad_token"]))
+    return _collate(encs, batched, return_tensors)
+
+@patch_to(BertTokenizer)
+def encode(self, text, text_pair=None, add_special_tokens=True, truncation=None, max_length=None) -> list[int]:
+    "Just the token ids of one text (or pair)."
+    return self(text, text_pair, add_special_tokens, truncation=truncation, max_length=max_length)["input_ids"]
+
+# %% ../nbs/01_tokenizer.ipynb #17b6833e
+@patch_to(BertTokenizer)
+def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=False) -> str:
+    "Text of token ids: pieces joined, `##` glued to the previous piece ('[CLS] hello world! [SEP]')."
+    text = wordpiece_decode(self.convert_ids_to_tokens(_as_id_list(ids), skip_special_tokens))
+    return clean_up_tokenization(text) if clean_up_tokenization_spaces else text
+
+@patch_to(BertTokenizer)
+def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=False) -> list[str]:
+    "`decode` for each sequence of a batch."
+    return [self.decode(s, skip_special_tokens, clean_up_tokenization_spaces) for s in _as_id_list(sequences, nested=True)]
+
+# %% ../nbs/01_tokenizer.ipynb #39034f09
 def _merge_symbols(a: str, b: str) -> str:
     "The symbol made by merging `a` and `b`: 'un' + '##want' -> 'unwant'."
     return a + (b[2:] if b.startswith("##") else b)
 
 def _pairs(symbols):
+    "The adjacent pairs of a word's symbols."
     return zip(symbols, symbols[1:])
 
-def train_wordpiece(texts, vocab_size: int, do_lower_case: bool = True, min_frequency: int = 2,
-                    special_tokens=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")) -> list[str]:
-    "Learn a WordPiece vocabulary: start from characters, repeatedly merge the pair with the best score f(ab)/(f(a)f(b))."
-    if isinstance(texts, str): raise TypeError("texts must be an iterable of str, not one str; wrap it in a list")
-    basic = BasicTokenizer(do_lower_case=do_lower_case)
-    word_counts = collections.Counter(w for text in texts for w in basic.tokenize(_check_text(text, "each text")))
-    words = [[w[0]] + ["##" + c for c in w[1:]] for w in word_counts]  # each word as a list of symbols
-    freqs = list(word_counts.values())
-    vocab = list(dict.fromkeys([*special_tokens, *sorted({s for w in words for s in w})]))
-    if vocab_size < len(vocab): raise ValueError(f"vocab_size={vocab_size} is smaller than the {len(vocab)} special tokens and characters of the corpus")
-    sym_count, pair_count, where = collections.Counter(), collections.Counter(), collections.defaultdict(set)
-    partners = collections.defaultdict(set)  # symbol -> pairs it takes part in
-    for i, (w, f) in enumerate(zip(words, freqs)):
-        for s in w: sym_count[s] += f
-        for p in _pairs(w): pair_count[p] += f; where[p].add(i); partners[p[0]].add(p); partners[p[1]].add(p)
-    n = sum(sym_count.values())  # symbols in the corpus (kept fixed: the score's scale)
-    def score(p):  # gain in log-likelihood of the corpus under a unigram model of symbols
-        f = pair_count[p]
-        return f * math.log(n * f / (sym_count[p[0]] * sym_count[p[1]])) if f > 0 else 0.0
-    heap = [(-score(p), p) for p in pair_count]; heapq.heapify(heap)
-    while len(vocab) < vocab_size and heap:
-        neg, best = heapq.heappop(heap)
-        if pair_count[best] < min_frequency: continue
-        if -neg != score(best): heapq.heappush(heap, (-score(best), best)); continue  # stale entry
-        new = _merge_symbols(*best)
-        vocab.append(new)
+# %% ../nbs/01_tokenizer.ipynb #389bf3e9
+class _PairStats:
+    "Symbol and pair counts of a corpus of words (lists of symbols) with frequencies; kept exact under merges."
+    def __init__(self, words: list[list[str]], freqs: list[int]):
+        self.words, self.freqs = words, freqs
+        self.sym_count, self.pair_count, self.where = collections.Counter(), collections.Counter(), collections.defaultdict(set)
+        self.partners = collections.defaultdict(set)  # symbol -> pairs it takes part in
+        for i, (w, f) in enumerate(zip(words, freqs)): self._add(i, w, f)
+        self.n = sum(self.sym_count.values())  # symbols in the corpus (kept fixed: the score's scale)
+
+    def _add(self, i, w, f, touched=None):
+        for s in w: self.sym_count[s] += f
+        for p in _pairs(w):
+            self.pair_count[p] += f; self.where[p].add(i); self.partners[p[0]].add(p); self.partners[p[1]].add(p)
+            if touched is not None: touched.add(p)
+
+    def score(self, p) -> float:
+        "Gain in log-likelihood of the corpus under a unigram model of symbols: f(ab) log(N f(ab) / (f(a) f(b)))."
+        f = self.pair_count[p]
+        return f * math.log(self.n * f / (self.sym_count[p[0]] * self.sym_count[p[1]])) if f > 0 else 0.0
+
+    def merge(self, best: tuple[str, str], new: str) -> set:
+        "Replace every occurrence of the pair `best` by the symbol `new`; the pairs whose scores changed."
         touched = set()
-        for i in list(where[best]):
-            w, f = words[i], freqs[i]
+        for i in list(self.where[best]):
+            w, f = self.words[i], self.freqs[i]
             if best not in set(_pairs(w)): continue
-            for s in w: sym_count[s] -= f
-            for p in _pairs(w): pair_count[p] -= f
+            for s in w: self.sym_count[s] -= f
+            for p in _pairs(w): self.pair_count[p] -= f
             j, merged = 0, []
             while j < len(w):  # merge every occurrence, left to right
                 if j + 1 < len(w) and (w[j], w[j + 1]) == best: merged.append(new); j += 2
                 else: merged.append(w[j]); j += 1
-            words[i] = merged
-            for s in merged: sym_count[s] += f
-            for p in _pairs(merged):
-                pair_count[p] += f; where[p].add(i); partners[p[0]].add(p); partners[p[1]].add(p); touched.add(p)
-        for p in touched | partners[best[0]] | partners[best[1]]:  # their scores changed
-            if pair_count[p] >= min_frequency: heapq.heappush(heap, (-score(p), p))
+            self.words[i] = merged
+            self._add(i, merged, f, touched)
+        return touched | self.partners[best[0]] | self.partners[best[1]]
+
+# %% ../nbs/01_tokenizer.ipynb #dc241540
+def train_wordpiece(texts, vocab_size: int, do_lower_case: bool = True, min_frequency: int = 2,
+                    special_tokens=("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")) -> list[str]:
+    "Learn a WordPiece vocabulary: start from characters, repeatedly merge the pair with the best likelihood gain."
+    if isinstance(texts, str): raise TypeError("texts must be an iterable of str, not one str; wrap it in a list")
+    basic = BasicTokenizer(do_lower_case=do_lower_case)
+    word_counts = collections.Counter(w for text in texts for w in basic.tokenize(_check_text(text, "each text")))
+    words = [[w[0]] + ["##" + c for c in w[1:]] for w in word_counts]  # each word as a list of symbols
+    vocab = list(dict.fromkeys([*special_tokens, *sorted({s for w in words for s in w})]))
+    if vocab_size < len(vocab): raise ValueError(f"vocab_size={vocab_size} is smaller than the {len(vocab)} special tokens and characters of the corpus")
+    stats = _PairStats(words, list(word_counts.values()))
+    heap = [(-stats.score(p), p) for p in stats.pair_count]; heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        neg, best = heapq.heappop(heap)
+        if stats.pair_count[best] < min_frequency: continue
+        if -neg != stats.score(best): heapq.heappush(heap, (-stats.score(best), best)); continue  # stale entry
+        vocab.append(_merge_symbols(*best))
+        for p in stats.merge(best, vocab[-1]):  # their scores changed
+            if stats.pair_count[p] >= min_frequency: heapq.heappush(heap, (-stats.score(p), p))
     return vocab

@@ -56,6 +56,14 @@ def test_coarse_tags():
         data.coarse_tag("zz")
 
 
+def test_universal_tags_in_the_order_of_the_committed_runs():
+    """One tag list, in the order the committed tagging runs (nbs/runs/pos_minilm) numbered their labels.
+
+    Covers: chapter 0 listed the tags as NOUN, VERB, ADJ, ... while fine-tuning used this order (two lists)."""
+    assert data.UNIVERSAL_TAGS == ("ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRON", "PRT", "VERB", ".", "X")
+    assert {data.coarse_tag(t) for t in data._BROWN_BASE} == set(data.UNIVERSAL_TAGS)
+
+
 def test_detokenize():
     assert data.detokenize("`` I ca n't , '' he said ( twice ) ; `` no ! ''".split()) == \
         '"I can\'t," he said (twice); "no!"'
@@ -354,6 +362,18 @@ def test_failed_download_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_unknown_artefact():
     with pytest.raises(ValueError, match="unknown artefact 'bogus'"):
         data.fetch("bogus")
+
+
+def test_python_m_data_hands_its_arguments_to_the_cli():
+    """`python -m bert_lit.data ARGS` calls `bert_lit.cli.main(["data", *ARGS])` and exits with its status.
+
+    Covers: the module's own argparse `main` (now Appendix A's); with it, the unknown option below was refused here."""
+    stand_in = ("import runpy, sys, types; cli = types.ModuleType('bert_lit.cli'); "
+                "cli.main = lambda argv: print(argv) or 7; sys.modules['bert_lit.cli'] = cli; "
+                "sys.argv = ['-m', 'fetch', '--not-an-option']; runpy.run_module('bert_lit.data', run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", stand_in], capture_output=True, text=True)
+    assert (r.returncode, r.stdout) == (7, "['data', 'fetch', '--not-an-option']\n"), r.stderr
+    assert not hasattr(data, "main") and "argparse" not in Path(data.__file__).read_text()
 
 
 def test_cli_fetch_served_from_cache_without_clients(tmp_path):

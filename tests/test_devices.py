@@ -1,4 +1,4 @@
-"""Chapter 9: the model on a GPU equals the model on the CPU; torch.compile changes nothing but speed.
+"""Chapter 11: the model on a GPU equals the model on the CPU; torch.compile changes nothing but speed.
 
 The CUDA tests skip (with the reason shown by `pytest -rs`) on a machine without a GPU; `bash bench/gpu.sh` runs them
 where there is one."""
@@ -12,7 +12,8 @@ from conftest import fp32_atol
 
 from bert_lit.data import minilm_checkpoint, vader_sentences
 from bert_lit.encoder import BertConfig, BertModel
-from bert_lit.pretraining import BertForPreTraining, autocast, build_optimizer, train_step
+from bert_lit.pretraining import BertForPreTraining, train_step
+from bert_lit.training import autocast, build_optimizer
 from bert_lit.speed import unpadded_forward
 from bert_lit.tokenizer import BertTokenizer
 

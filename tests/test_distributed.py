@@ -1,12 +1,8 @@
-"""Chapter 9: many processes and mixed precision in the training loops of chapters 7 and 8.
+"""Chapter 7: many processes and mixed precision in the training loops of chapters 8 and 9.
 
 Two processes under torchrun (gloo, CPU) give the numbers of one process with the same global batch; a run killed in
 one of its processes resumes to exactly the uninterrupted run; bfloat16 and float16 (with gradient scaling) train."""
-import os
-import subprocess
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 
 import pytest
@@ -15,23 +11,9 @@ import torch
 import bert_lit.pretraining as pt
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKER = ROOT / "tests" / "ddp_worker.py"
 sys.path.insert(0, str(ROOT / "tests"))
 import ddp_worker  # noqa: E402
-
-
-def run(out, *args, processes=1, expect_ok=True):
-    "Run the worker (under torchrun when processes > 1); returns what process 0 saved."
-    launcher = [sys.executable] if processes == 1 else \
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes), "--standalone"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([*launcher, str(WORKER), *args[:1], str(out), *args[1:]], capture_output=True, text=True,
-                       env=env, timeout=600)
-    if not expect_ok:
-        assert p.returncode != 0
-        return None
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return torch.load(Path(out) / "result.pt", weights_only=True)
+from ddp_worker import launch as run  # noqa: E402
 
 
 def assert_same_run(a, b, atol):
@@ -46,8 +28,9 @@ def assert_same_run(a, b, atol):
 
 
 def test_two_processes_pretrain_like_one(tmp_path):
+    "The two processes never call setup_process: pretrain() joins the process group itself (as in a user's script)."
     one = run(tmp_path / "one", "pretrain")
-    two = run(tmp_path / "two", "pretrain", processes=2)
+    two = run(tmp_path / "two", "pretrain", "--no-setup", processes=2)
     assert (one["world"], two["world"]) == (1, 2)
     # micro-batches of 4 split 2 + 2, gradient accumulation over 2 (no all-reduce on the first), 6 AdamW steps
     assert_same_run(one, two, atol=1e-6)
@@ -59,9 +42,11 @@ def test_two_processes_pretrain_like_one(tmp_path):
 
 
 def test_two_processes_finetune_like_one(tmp_path):
-    "Token classification (loss over labelled tokens) and sentence classification; one batch has a single row."
+    """Token classification (loss over labelled tokens) and sentence classification; one batch has a single row.
+    The two processes never call setup_process: fit() itself joins the process group (as in a user's own script)."""
     one = run(tmp_path / "one", "finetune")
-    two = run(tmp_path / "two", "finetune", processes=2)
+    two = run(tmp_path / "two", "finetune", "--no-setup", processes=2)
+    assert two["world"] == 2
     for name in ("tokens", "sentences"):
         assert_same_run({"weights": one["weights"][name], "records": one["records"][name]},
                         {"weights": two["weights"][name], "records": two["records"][name]}, atol=1e-6)
@@ -80,26 +65,6 @@ def test_killed_process_resumes_exactly(tmp_path):
     def without_times(name):
         return [line.split('"seconds"')[0] for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
     assert without_times("cut") == without_times("whole")     # the steps after the checkpoint are logged once
-
-
-def test_resuming_with_another_process_count_warns():
-    states = [pt.rng_states(), pt.rng_states()]
-    with pytest.warns(UserWarning, match="written by 2 process.*resumed by 1"):
-        pt.restore_rng_states(states)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        pt.restore_rng_states(states[:1])                       # one process wrote it, one resumes: silent
-        pt.restore_rng_states(states[0])                        # a checkpoint of before chapter 9: one dict
-
-
-def test_shard_rows_and_weights():
-    batch = {"input_ids": torch.arange(10).view(5, 2), "labels": torch.arange(5), "name": "x"}
-    part, n = pt.shard(batch, 1, 2)
-    assert n == 2 and part["input_ids"].tolist() == [[2, 3], [6, 7]] and part["labels"].tolist() == [1, 3]
-    assert part["name"] == "x"
-    part, n = pt.shard({"input_ids": torch.ones(1, 3)}, 1, 2)          # nothing left for process 1: row 0, weight 0
-    assert n == 0 and part["input_ids"].shape == (1, 3)
-    assert pt.shard(batch, 0, 1) == (batch, 5)
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

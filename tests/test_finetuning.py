@@ -1,9 +1,12 @@
-"""Chapter 8: task heads (parity with transformers on the real MiniLM weights), the fine-tuning loop (resume),
+"""Chapter 9: task heads (parity with transformers on the real MiniLM weights), the fine-tuning loop (resume),
 word-label alignment, bad input and the command line."""
+import importlib
 import json
 import math
 import os
 import random
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,12 +15,12 @@ import torch
 import transformers
 from conftest import EPS32, fp32_atol
 
-from bert_lit.data import FolderInUse, brown, hold_folder, minilm_checkpoint, vader_sentences
+from bert_lit.data import UNIVERSAL_TAGS, FolderInUse, brown, hold_folder, minilm_checkpoint, vader_sentences
 from bert_lit.encoder import BertConfig, BertModel
-from bert_lit.finetuning import (BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification,
-                                 FinetuneConfig, classification_loss, classify, collate, encode_texts, encode_words, fit, labels_of, main,
-                                 cli, predict, tag, tag_words, with_labels, name_bio, name_spans, cloze_questions,
-                                 most_frequent_tag, word_accuracy, macro_f1, accuracy, summarize, semantic_search)
+from bert_lit.finetuning import (BertForSequenceClassification, BertForTokenClassification,
+                                 FinetuneConfig, classification_loss, classify, collate, encode_texts, encode_words, fit, labels_of,
+                                 predict, tag, tag_words, with_labels, name_bio, name_spans,
+                                 most_frequent_tag, word_accuracy, macro_f1, accuracy, bio_spans, entity_scores)
 from bert_lit.pretraining import BertForPreTraining
 from bert_lit.tokenizer import BertTokenizer
 
@@ -132,18 +135,6 @@ def test_token_classification_parity(minilm, tokenizer, sentences):
     assert_parity(ours, theirs, {**enc, "labels": y}, lambda o: {"logits": o.logits[real], "loss": o.loss})
 
 
-def test_question_answering_parity(minilm, tokenizer, sentences):
-    ours, theirs = load_pair(BertForQuestionAnswering, transformers.BertForQuestionAnswering, minilm)
-    enc = batch_of(tokenizer, sentences)
-    real = enc["attention_mask"].bool()
-    lengths = enc["attention_mask"].sum(1)
-    start = torch.stack([torch.randint(1, int(n), (1,), generator=torch.Generator().manual_seed(i))[0]
-                         for i, n in enumerate(lengths)])
-    end = torch.minimum(start + 2, lengths - 1)
-    assert_parity(ours, theirs, {**enc, "start_positions": start, "end_positions": end},
-                  lambda o: {"start_logits": o.start_logits[real], "end_logits": o.end_logits[real], "loss": o.loss})
-
-
 def test_fine_tuned_classifier_round_trip_with_transformers(minilm, tokenizer, sentences, tmp_path):
     "save_pretrained -> transformers loads it with the label names and gives the same logits; and back."
     ours, _ = load_pair(BertForSequenceClassification, transformers.BertForSequenceClassification, minilm,
@@ -159,19 +150,24 @@ def test_fine_tuned_classifier_round_trip_with_transformers(minilm, tokenizer, s
     assert_parity(back, theirs, enc, lambda o: {"logits": o.logits})
 
 
-def test_heads_from_a_pretraining_checkpoint(tmp_path):
-    "Chapter 7's checkpoint: the encoder loads, the MLM/NSP heads are ignored, the new head is reported as new."
+def check_head_from_a_pretraining_checkpoint(cls, folder):
+    "Chapter 8's checkpoint: the encoder loads, the MLM/NSP heads are ignored, the new head is reported as new."
     cfg = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                      max_position_embeddings=64)
     torch.manual_seed(0)
-    BertForPreTraining(cfg).save_pretrained(tmp_path)
-    for cls in (BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering):
-        with pytest.warns(UserWarning, match="random initialisation"):
-            m = cls.from_pretrained(tmp_path)
-        r = m.load_report
-        assert not r.missing and not r.unexpected and not r.mismatched
-        assert any(k.startswith("cls.predictions") for k in r.ignored)
-        assert all(not k.startswith("bert.") for k in r.newly_initialized) and r.newly_initialized
+    BertForPreTraining(cfg).save_pretrained(folder)
+    with pytest.warns(UserWarning, match="random initialisation"):
+        m = cls.from_pretrained(folder)
+    r = m.load_report
+    assert not r.missing and not r.unexpected and not r.mismatched
+    assert any(k.startswith("cls.predictions") for k in r.ignored)
+    assert all(not k.startswith("bert.") for k in r.newly_initialized) and r.newly_initialized
+    return r
+
+
+def test_heads_from_a_pretraining_checkpoint(tmp_path):
+    for cls in (BertForSequenceClassification, BertForTokenClassification):   # QA: tests/test_qa.py
+        check_head_from_a_pretraining_checkpoint(cls, tmp_path / cls.__name__)
 
 
 # ---------------------------------------------------------------- bad input
@@ -180,7 +176,6 @@ def test_bad_labels_are_refused(minilm, tokenizer, sentences):
         warnings.simplefilter("ignore")
         clf = BertForSequenceClassification.from_pretrained(minilm, labels=["neg", "pos"]).eval()
         tagger = BertForTokenClassification.from_pretrained(minilm, labels=["A", "B", "C"]).eval()
-        qa = BertForQuestionAnswering.from_pretrained(minilm).eval()
     enc = tokenizer(sentences[:2], padding=True, return_tensors="pt")
     T = enc["input_ids"].shape[1]
     with pytest.raises(ValueError, match=r"contains 2, outside \[0, 2\).*with_labels"):
@@ -199,10 +194,6 @@ def test_bad_labels_are_refused(minilm, tokenizer, sentences):
     y[0, 1] = 3
     with pytest.raises(ValueError, match=r"contains 3, outside \[0, 3\).*-100"):
         tagger(**enc, labels=y)
-    with pytest.raises(ValueError, match="start_positions contains"):
-        qa(**enc, start_positions=torch.tensor([0, T]), end_positions=torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="both start_positions and end_positions"):
-        qa(**enc, start_positions=torch.tensor([0, 1]))
 
 
 def test_label_count_mismatch_with_a_saved_head(minilm, tmp_path):
@@ -346,35 +337,21 @@ def test_metrics_by_hand():
     assert base(["The", "THE", "run", "unknown"]) == ["DET", "DET", "VERB", "DET"]
 
 
-def test_names_and_cloze_questions():
+def test_names():   # cloze questions: tests/test_qa.py
     docs = brown()[:40]
     for s in [s for d in docs for s in d.sentences][:500]:
         tags = name_bio(s)
         for a, b in name_spans(s):
             assert tags[a] == "B-NAME" and all(t == "I-NAME" for t in tags[a + 1:b])
             assert all(t.lower().split("-")[0].startswith("np") or "-tl" in t.lower() for t in s.tags[a:b])
-    qs = cloze_questions(docs)
-    assert len(qs) > 50
-    for q in qs:
-        assert q["context"][q["answer_start"]:][:len(q["answer"])] == q["answer"]
-        assert "_____" in q["question"]
-
-
-def test_summarize_and_search_by_hand():
-    emb = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.8, 0.3]]), dim=-1)
-    sents = ["a", "b", "c", "d"]
-    centroid = torch.nn.functional.normalize(emb.mean(0), dim=0)
-    order = (emb @ centroid).argsort(descending=True).tolist()
-    assert summarize(None, None, sents, k=2, embeddings=emb) == [sents[i] for i in sorted(order[:2])]
-    mixed = ["w " * 8 + "a", "b", "w " * 8 + "c", "w " * 8 + "d"]          # "b" is short: never a candidate
-    assert summarize(None, None, mixed, k=2, embeddings=emb) == [mixed[i] for i in sorted([i for i in order if i != 1][:2])]
-    scores, idx = semantic_search(emb[2:3], emb, top_k=2)
-    assert idx.tolist() == [[2, 3]]
-    with pytest.raises(ValueError, match="same model"):
-        semantic_search(torch.zeros(1, 3), emb)
 
 
 # ---------------------------------------------------------------- the command line
+def cli(argv):
+    "`bert-lit ARGV` (Appendix A), imported when called: the library's tests do not need the command line."
+    return importlib.import_module("bert_lit.cli").main(argv)
+
+
 @pytest.fixture(scope="module")
 def tiny_init(minilm, tmp_path_factory):
     "A tiny model folder (MiniLM's vocabulary, random weights) for --init ... --from-scratch."
@@ -462,3 +439,169 @@ def test_a_folder_in_use_is_refused(tokenizer, tiny_init, tmp_path, capsys):
         one_line_error(capsys, "in use by another run", f"(process {os.getpid()})")
     assert sorted(p.name for p in out.iterdir()) == [".lock"]
     assert cli(tiny_args(tiny_init, out)) == 0              # released: the next run goes ahead
+
+
+# ---------------------------------------------------------------- BIO tags and entity scores (moved from test_finetuning_qa.py)
+
+def test_bio_spans_by_hand():
+    assert bio_spans(["B-PER", "I-PER", "I-PER", "O"]) == [("PER", 0, 3)]
+    assert bio_spans(["O", "I-LOC", "I-LOC", "O"]) == [("LOC", 1, 3)]              # I after O starts an entity
+    assert bio_spans(["I-PER", "I-LOC"]) == [("PER", 0, 1), ("LOC", 1, 2)]          # a type switch starts one
+    assert bio_spans(["B-PER", "I-LOC", "I-LOC"]) == [("PER", 0, 1), ("LOC", 1, 3)]
+    assert bio_spans(["B-PER", "B-PER"]) == [("PER", 0, 1), ("PER", 1, 2)]          # adjacent B: two entities
+    assert bio_spans(["O", "O", "B-ORG", "I-ORG"]) == [("ORG", 2, 4)]               # trailing entity closed at the end
+    assert bio_spans(["B-MISC-X", "I-MISC-X"]) == [("MISC-X", 0, 2)]
+    assert bio_spans([]) == [] and bio_spans(["O", "O"]) == []
+
+
+def test_entity_scores_by_hand():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O", "B-PER"], ["O"]]
+    pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "I-ORG", "B-PER"], ["B-LOC"]]
+    # gold: PER(0,2) LOC(3,4) | ORG(0,1) PER(2,3) -> 4; pred: PER(0,2) ORG(3,4) | ORG(0,2) PER(2,3) | LOC(0,1) -> 5
+    # correct: PER(0,2), PER(2,3) -> 2
+    got = entity_scores(gold, pred)
+    assert (got["gold"], got["predicted"], got["correct"]) == (4, 5, 2)
+    assert got["precision"] == 2 / 5 and got["recall"] == 2 / 4
+    assert got["f1"] == pytest.approx(2 * (2 / 5) * (2 / 4) / (2 / 5 + 2 / 4), abs=1e-12)
+    assert entity_scores([["O", "B-PER"]], [["O", "O"]]) == dict(precision=0.0, recall=0.0, f1=0.0, gold=1, predicted=0, correct=0)
+    assert entity_scores([], []) == dict(precision=0.0, recall=0.0, f1=0.0, gold=0, predicted=0, correct=0)
+
+
+@pytest.mark.parametrize("tags,bad,pos", [(["O", "X-PER"], "'X-PER'", 1), (["B-", "O"], "'B-'", 0), (["O", "O", "b-PER"], "'b-PER'", 2),
+                                          (["B_PER"], "'B_PER'", 0), (["I"], "'I'", 0), (["O", None], "None", 1), (["o"], "'o'", 0)])
+def test_bad_bio_tag(tags, bad, pos):
+    with pytest.raises(ValueError, match=rf"tag {bad} at position {pos} is not BIO"):
+        bio_spans(tags)
+
+
+def test_bad_entity_score_inputs():
+    with pytest.raises(ValueError, match="sequence 1: 2 gold tags but 1 predicted"):
+        entity_scores([["O"], ["O", "B-PER"]], [["O"], ["O"]])
+    with pytest.raises(ValueError, match="2 gold but 1 predicted sequences"):
+        entity_scores([["O"], ["O"]], [["O"]])
+
+
+
+# ---------------------------------------------------------------- outputs, one tag list, gradient accumulation, torchrun
+def test_head_output_indexes_like_transformers(tokenizer, sentences):
+    "out[0] and out.to_tuple() (was: TypeError on a plain dataclass); the loss first when labels are given."
+    model = tiny_classifier(tokenizer).eval()
+    enc = tokenizer(sentences[:3], padding=True, return_tensors="pt")
+    out = model(**enc)
+    assert out[0] is out.logits and out.to_tuple() == (out.logits,)
+    out = model(**enc, labels=torch.tensor([0, 1, 1]))
+    assert out[0] is out.loss and out.to_tuple() == (out.loss, out.logits) and list(out.keys()) == ["loss", "logits"]
+
+
+def test_universal_tags_are_the_order_the_committed_runs_used():
+    "Label ids are positions in UNIVERSAL_TAGS: one tuple (chapter 0's), in the order nbs/runs/pos_minilm was trained with."
+    import bert_lit.finetuning as ft
+    assert ft.UNIVERSAL_TAGS is UNIVERSAL_TAGS
+    assert UNIVERSAL_TAGS == ("ADJ", "ADP", "ADV", "CONJ", "DET", "NOUN", "NUM", "PRON", "PRT", "VERB", ".", "X")
+
+
+def double_model(head, labels, seed=0):
+    "A tiny head in float64 without dropout: runs that should be equal agree to float64 rounding."
+    cfg = BertConfig(vocab_size=211, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                     max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(seed)
+    return head(cfg, labels=labels).double()
+
+
+def uneven_examples(n=13):
+    "Examples of 3..11 tokens; token labels on some tokens only, so micro-batches are means over unequal counts."
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for i in range(n):
+        ids = [2] + torch.randint(5, 211, (1 + i % 9,), generator=g).tolist() + [3]
+        tags = [-100] + [t % 3 if k % 3 else -100 for k, t in enumerate(ids[1:-1])] + [-100]
+        out.append({"input_ids": ids, "token_type_ids": [0] * len(ids), "labels": tags, "word_ids": list(range(len(ids)))})
+    return out
+
+
+@pytest.mark.parametrize("head", ["sentences", "tokens"])
+def test_gradient_accumulation_equals_one_larger_batch(head):
+    """fit with batches of 6 in k = 1, 2, 4 micro-batches (rows 3+3, 2+2+2; the epoch's last batch of 1 row in fewer)
+    trains the same model. float64: every weight is rounded to ~1e-16 of itself per operation, so the runs agree to
+    ~1e-13 after 6 AdamW steps; 1e-10 leaves a margin of 1000. Weighting micro-batches equally instead of by their
+    rows/labelled tokens moves the weights by ~1e-4 (lr 1e-3), a million times more. (Was: no grad_accum_steps.)"""
+    examples = uneven_examples()
+    if head == "sentences":
+        examples = [{**e, "labels": sum(e["input_ids"]) % 2} for e in examples]
+        for e in examples:
+            del e["word_ids"]
+    cls = BertForSequenceClassification if head == "sentences" else BertForTokenClassification
+    models, records = {}, {}
+    for k in (1, 2, 4):
+        models[k] = double_model(cls, ["a", "b", "c"])
+        records[k] = fit(models[k], examples, FinetuneConfig(epochs=2, batch_size=6, learning_rate=1e-3, log_every=1,
+                                                             grad_accum_steps=k), progress=False)
+    for k in (2, 4):
+        for (name, a), b in zip(models[1].state_dict().items(), models[k].state_dict().values()):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=0, msg=lambda m: f"k={k}, {name}: {m}")
+        assert [r["loss"] for r in records[k]] == pytest.approx([r["loss"] for r in records[1]], abs=1e-12)
+
+
+def test_gradient_accumulation_weights_by_counts_not_micro_batches():
+    "The power of the test above: equal weights per micro-batch give another model (so that test can fail)."
+    import bert_lit.training as training
+    examples = uneven_examples()
+    real = training.weighted_backward
+    def equal_weights(model, micro_batches, loss_fn, count_fn, precision="fp32", scaler=None):
+        return real(model, micro_batches, loss_fn, lambda b: {k: 1 for k in count_fn(b)}, precision, scaler)
+    models = {}
+    for k in (1, 2):
+        models[k] = double_model(BertForTokenClassification, ["a", "b", "c"])
+        training.weighted_backward = equal_weights
+        try:
+            fit(models[k], examples, FinetuneConfig(epochs=1, batch_size=6, learning_rate=1e-3, grad_accum_steps=k),
+                progress=False)
+        finally:
+            training.weighted_backward = real
+    diff = max((a - b).abs().max().item() for a, b in zip(models[1].state_dict().values(), models[2].state_dict().values()))
+    assert diff > 1e-7
+
+
+USER_SCRIPT = r"""
+import sys, torch, torch.distributed as dist
+sys.path.insert(0, sys.argv[2])
+from bert_lit.encoder import BertConfig
+from bert_lit.finetuning import BertForSequenceClassification, FinetuneConfig, fit
+g = torch.Generator().manual_seed(0)
+data = [{"input_ids": [2, *torch.randint(5, 211, (2 + i % 7,), generator=g).tolist(), 3], "labels": i % 2}
+        for i in range(16)]
+for e in data:
+    e["token_type_ids"] = [0] * len(e["input_ids"])
+torch.manual_seed(0)
+model = BertForSequenceClassification(BertConfig(vocab_size=211, hidden_size=16, num_hidden_layers=1,
+    num_attention_heads=2, intermediate_size=16, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
+    labels=["a", "b"])
+rows = []
+model.bert.embeddings.register_forward_hook(lambda m, i, o: rows.append(o.shape[0]))
+records = fit(model, data, FinetuneConfig(epochs=1, batch_size=8, log_every=1), progress=False)
+joined = dist.is_initialized()
+rank, world = (dist.get_rank(), dist.get_world_size()) if joined else (0, 1)
+if rank == 0:
+    torch.save({"joined": joined, "world": world, "rows": sum(rows), "loss": [r["loss"] for r in records],
+                "state": model.state_dict()}, sys.argv[1])
+"""
+
+
+def test_a_users_script_under_torchrun_joins_and_shards(tmp_path):
+    """A script of one's own that calls fit() under torchrun joins the process group and computes its half of each
+    batch (was: every process trained the whole batch alone). Its losses are the single process's: the same batches,
+    sums over the processes' rows in another order (float32, loss ~0.7: agree to ~1e-6)."""
+    script = tmp_path / "mine.py"
+    script.write_text(USER_SCRIPT)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, str(script), str(tmp_path / "one.pt"), root], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone",
+                          str(script), str(tmp_path / "two.pt"), root], capture_output=True, text=True, timeout=180, env=env)
+    assert two.returncode == 0, two.stderr
+    one, two = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "two"))
+    assert (one["joined"], one["world"], two["joined"], two["world"]) == (False, 1, True, 2)
+    assert one["rows"] == 16 and two["rows"] == 8                          # process 0 computed half of every batch
+    assert two["loss"] == pytest.approx(one["loss"], abs=1e-5)

@@ -592,3 +592,138 @@ def test_matches_transformers_on_random_weights(act):
             torch.testing.assert_close(out.last_hidden_state[mask.bool()], ref.last_hidden_state[mask.bool()],
                                        atol=1e-10, rtol=0)
             torch.testing.assert_close(out.pooler_output, ref.pooler_output, atol=1e-10, rtol=0)
+
+
+# ---------------------------------------------------------------- outputs: dataclasses that index like transformers'
+# Before issue 14 the outputs were plain dataclasses: `out[0]` raised TypeError, torch's pytree saw one opaque leaf,
+# and torch.export failed on the input check's read-back. Each test below failed then.
+from dataclasses import dataclass  # noqa: E402
+
+import torch.utils._pytree as pytree  # noqa: E402
+
+from bert_lit.encoder import ModelOutput  # noqa: E402
+
+
+@dataclass
+class _Ours(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple | None = None
+
+
+def _theirs_class():
+    import transformers
+    from transformers.utils import ModelOutput as HFModelOutput
+
+    @dataclass
+    class Theirs(HFModelOutput):
+        loss: torch.Tensor | None = None
+        logits: torch.Tensor | None = None
+        hidden_states: tuple | None = None
+    return Theirs
+
+
+@pytest.mark.parametrize("present", [("loss", "logits", "hidden_states"), ("logits",), ("logits", "hidden_states"),
+                                     ("loss", "hidden_states")])
+def test_model_output_reads_like_transformers(present):
+    "Keys, len, in, iteration, to_tuple, integer and slice indexing and names: what transformers' ModelOutput does."
+    Theirs = _theirs_class()
+    values = {"loss": torch.tensor(0.5), "logits": torch.randn(2, 3), "hidden_states": (torch.randn(2, 4),)}
+    kw = {k: values[k] for k in present}
+    ours, theirs = _Ours(**kw), Theirs(**kw)
+    assert isinstance(ours, dict) and list(ours) == list(theirs) == list(ours.keys()) == list(theirs.keys())
+    assert len(ours) == len(theirs) and all((k in ours) == (k in theirs) for k in ("loss", "logits", "hidden_states"))
+    assert len(ours.to_tuple()) == len(theirs.to_tuple())
+    assert all(a is b for a, b in zip(ours.to_tuple(), theirs.to_tuple()))
+    for i in range(-len(present), len(present)):
+        assert ours[i] is theirs[i]
+    assert all(a is b for a, b in zip(ours[1:], theirs[1:])) and len(ours[1:]) == len(theirs[1:])
+    assert all(ours[k] is theirs[k] for k in present)
+    assert all(a is b for a, b in zip(ours.values(), theirs.values()))
+    assert [k for k, _ in ours.items()] == [k for k, _ in theirs.items()]
+    for k in {"loss", "logits", "hidden_states"} - set(present):
+        with pytest.raises(KeyError):
+            ours[k]
+        with pytest.raises(KeyError):
+            theirs[k]
+
+
+def test_model_output_assignment_keeps_the_two_views_together():
+    out = _Ours(logits=torch.ones(1))
+    out.loss = torch.tensor(1.0)                          # a field set later takes its place in field order
+    assert list(out) == ["loss", "logits"] and out[0] is out.loss
+    out["loss"] = None
+    assert list(out) == ["logits"] and out.loss is None
+    for change in (lambda: out.pop("logits"), lambda: out.update(logits=None), lambda: out.setdefault("loss", 1),
+                   lambda: out.__delitem__("logits"), lambda: out.popitem(), lambda: out.clear()):
+        with pytest.raises(TypeError, match="changes only by assigning a field"):
+            change()
+    with pytest.raises(KeyError, match="no field 'logit'"):
+        out["logit"] = 1
+    assert list(out) == ["logits"]
+
+
+def test_model_output_is_a_pytree_node():
+    out = _Ours(logits=torch.ones(2), hidden_states=(torch.zeros(1), torch.zeros(3)))
+    leaves, spec = pytree.tree_flatten(out)
+    assert len(leaves) == 3                                # the tensors inside, not the output as one leaf
+    again = pytree.tree_unflatten([x + 1 for x in leaves], spec)
+    assert type(again) is _Ours and again.loss is None and list(again) == ["logits", "hidden_states"]
+    torch.testing.assert_close(again.hidden_states[1], torch.ones(3))
+    assert [str(p[0]) for p, _ in pytree.tree_flatten_with_path(out)[0]] == [".logits", ".hidden_states", ".hidden_states"]
+
+
+def test_bert_model_output_indexes_like_a_tuple():
+    torch.manual_seed(0)
+    model = BertModel(small_config()).eval()
+    x = {"input_ids": torch.randint(1, 50, (2, 6)), "attention_mask": torch.tensor([[1] * 6, [1] * 4 + [0] * 2])}
+    out = model(**x)
+    assert model(**x)[0] is not None and torch.equal(model(**x)[0], out.last_hidden_state)
+    assert out[0] is out.last_hidden_state and out[1] is out.pooler_output and out["pooler_output"] is out[1]
+    assert list(out) == ["last_hidden_state", "pooler_output"] and "attentions" not in out
+    h, pooled = out.to_tuple()                             # unpacking, as transformers' users write it
+    bare = BertModel(small_config(), add_pooling_layer=False).eval()(**x, output_hidden_states=True)
+    assert bare[1] is bare.hidden_states                   # positions count only the fields that are there
+
+
+def _tiny_and_example():
+    torch.manual_seed(0)
+    model = BertModel(small_config()).eval()
+    ids = torch.randint(1, 50, (2, 7))
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3])
+    return model, ids, mask
+
+
+# Recorded graphs run the eager model's operations (torch.export's decompositions of them at most) on the same
+# inputs: outputs of LayerNorm are O(1), float32 rounding in another order moves them by a few ulps (~1e-7).
+RECORDED_ATOL = 1e-5
+
+
+def test_jit_trace_gives_the_eager_numbers_and_keeps_the_mask():
+    import warnings
+    model, ids, mask = _tiny_and_example()
+    eager = model(ids, mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(model, (ids, mask), strict=False)
+        traced_unpadded = torch.jit.trace(model, (ids[:1], torch.ones_like(ids[:1])), strict=False)
+    got = traced(ids, mask)
+    assert isinstance(got, dict) and list(got) == ["last_hidden_state", "pooler_output"]
+    torch.testing.assert_close(got["last_hidden_state"], eager.last_hidden_state, atol=RECORDED_ATOL, rtol=0)
+    torch.testing.assert_close(got["pooler_output"], eager.pooler_output, atol=RECORDED_ATOL, rtol=0)
+    # traced on an example without padding, the graph must still apply a mask given later (it did not, before)
+    real = model(ids[1:], mask[1:]).last_hidden_state[:, :4]
+    torch.testing.assert_close(traced_unpadded(ids[1:], mask[1:])["last_hidden_state"][:, :4], real,
+                               atol=RECORDED_ATOL, rtol=0)
+
+
+def test_torch_export_gives_the_eager_numbers_and_the_output_class():
+    model, ids, mask = _tiny_and_example()
+    eager = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    program = torch.export.export(model, (), {"input_ids": ids, "attention_mask": mask, "output_hidden_states": True})
+    got = program.module()(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+    assert type(got).__name__ == "BertModelOutput" and list(got) == list(eager)
+    for a, b in zip(pytree.tree_leaves(got), pytree.tree_leaves(eager)):
+        torch.testing.assert_close(a, b, atol=RECORDED_ATOL, rtol=0)
+    torch.testing.assert_close(got[0], eager[0], atol=RECORDED_ATOL, rtol=0)
+

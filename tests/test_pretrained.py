@@ -499,3 +499,41 @@ def test_malicious_pickle_is_not_executed(tmp_path):
         warnings.simplefilter("ignore")
         torch.load(f, weights_only=False)
     assert marker.exists()
+
+
+# ---------------------------------------------------------------- sentence-embedding uses (moved from chapter 9)
+
+def test_summarize_and_search_by_hand():
+    from bert_lit.pretrained import semantic_search, summarize
+    emb = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.8, 0.3]]), dim=-1)
+    sents = ["a", "b", "c", "d"]
+    centroid = torch.nn.functional.normalize(emb.mean(0), dim=0)
+    order = (emb @ centroid).argsort(descending=True).tolist()
+    assert summarize(None, None, sents, k=2, embeddings=emb) == [sents[i] for i in sorted(order[:2])]
+    mixed = ["w " * 8 + "a", "b", "w " * 8 + "c", "w " * 8 + "d"]          # "b" is short: never a candidate
+    assert summarize(None, None, mixed, k=2, embeddings=emb) == [mixed[i] for i in sorted([i for i in order if i != 1][:2])]
+    scores, idx = semantic_search(emb[2:3], emb, top_k=2)
+    assert idx.tolist() == [[2, 3]]
+    with pytest.raises(ValueError, match="same model"):
+        semantic_search(torch.zeros(1, 3), emb)
+    with pytest.raises(ValueError, match="no sentences"):
+        summarize(None, None, [], embeddings=emb[:0])
+    assert semantic_search(emb[:1], emb[:2], top_k=5)[1].shape == (1, 2)   # top_k beyond the corpus: all of it
+
+
+# ---------------------------------------------------------------- no import circle (issue 14)
+
+def _fresh(code):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+def test_checkpoint_reader_needs_no_model_and_the_model_loads_without_importing_it():
+    "bert_lit.pretrained imports the config, not the encoder; BertModel.from_pretrained works from bert_lit.encoder."
+    loaded = _fresh("import sys, bert_lit.pretrained, bert_lit.config; print(sorted(sys.modules))")
+    assert "'bert_lit.encoder'" not in loaded and "'bert_lit.pretrained'" in loaded
+    out = _fresh("import sys; from bert_lit.encoder import BertModel, BertConfig; import bert_lit.config as c; "
+                 f"m = BertModel.from_pretrained({str(MINILM)!r}); "
+                 "print(type(m).__name__, 'bert_lit.pretrained' in sys.modules, BertConfig is c.BertConfig)")
+    assert out.split() == ["BertModel", "True", "True"]

@@ -1,4 +1,4 @@
-"""Chapter 7: pretraining data, heads (parity with transformers), optimisation, checkpoints and resume, CLI."""
+"""Chapter 8: pretraining data, heads (parity with transformers), the training step, checkpoints and resume, CLI."""
 import collections
 import errno
 import json
@@ -18,12 +18,14 @@ import transformers
 from safetensors.torch import load_file
 
 import bert_lit.pretraining as pt
+import bert_lit.training as training
+import bert_lit.cli as command_line
 from bert_lit.encoder import BertConfig
 from bert_lit.pretraining import (BertForMaskedLM, BertForPreTraining, PretrainingBatches, PretrainingConfig,
-                                  PretrainingDataConfig, VocabInfo, build_optimizer, collate,
-                                  create_instances_from_document, create_masked_lm_predictions,
-                                  create_training_instances, linear_warmup_decay, load_checkpoint, parameter_groups,
-                                  pretrain, save_checkpoint, train_step)
+                                  PretrainingDataConfig, VocabInfo, collate, create_instances_from_document,
+                                  create_masked_lm_predictions, create_training_instances, load_checkpoint, pretrain,
+                                  save_checkpoint, train_step)
+from bert_lit.training import build_optimizer, linear_warmup_decay, parameter_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 PAD, UNK, CLS, SEP, MASK = range(5)
@@ -544,20 +546,11 @@ def test_cli_end_to_end_and_kill(tmp_path):
 def test_cli_refuses_an_empty_corpus(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n\n")
     with pytest.raises(ValueError, match="0 training and 0 held-out documents"):
-        pt.main(["--out", str(tmp_path / "run"), "--corpus", str(tmp_path / "empty.txt"), "--no-progress"])
+        command_line.pretrain_command(command_line.parser().parse_args(["pretrain", "--out", str(tmp_path / "run"),
+                                                                        "--corpus", str(tmp_path / "empty.txt"), "--no-progress"]))
     model, train, held_out, vocab, data, run = tiny_run_setup()
     with pytest.raises(ValueError, match="no held-out documents"):
         pretrain(tmp_path / "x", model, train, [], vocab, data, run, progress=False)
-
-
-def test_to_device_moves_tensors_only():
-    "The loops move each batch to the model's device; other values pass through untouched."
-    batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "labels": torch.zeros(2), "n": 3}
-    moved = pt.to_device(batch, torch.device("meta"))
-    assert moved["input_ids"].device.type == "meta" and moved["labels"].device.type == "meta"
-    assert moved["n"] == 3 and batch["input_ids"].device.type == "cpu"
-    same = pt.to_device(batch, torch.device("cpu"))
-    assert same["input_ids"] is batch["input_ids"]                  # already there: no copy
 
 
 # ---------------------------------------------------------------- untied decoder (tie_word_embeddings: false)
@@ -667,12 +660,12 @@ def test_cuda_without_a_gpu_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)       # as on a machine without a GPU
     for device in ("cuda", "cuda:0"):
         with pytest.raises(ValueError, match=r"no CUDA device is available .*use --device cpu"):
-            pt.setup_process(device)
+            training.setup_process(device)
     with pytest.raises(ValueError, match="is not a device"):
-        pt.setup_process("gpu")
+        training.setup_process("gpu")
     (tmp_path / "corpus.txt").write_text("One.\nTwo.\n\nThree.\nFour.\n")
     args = ["--out", str(tmp_path / "run"), "--corpus", str(tmp_path / "corpus.txt"), "--device", "cuda"]
-    assert pt.run_command(pt.main, args) == 1
+    assert command_line.main(["pretrain", *args]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: device 'cuda': no CUDA device is available") and err.count("\n") == 1
 
@@ -723,7 +716,7 @@ def test_resume_drops_a_cut_last_line(tmp_path, monkeypatch):
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2, "spl\n{"step": 3}\n')
     with pytest.raises(ValueError, match=r"metrics.jsonl, line 2, is not JSON"):
-        pt.metrics_lines(tmp_path / "d" / "metrics.jsonl", upto=10)
+        training.metrics_lines(tmp_path / "d" / "metrics.jsonl", upto=10)
 
 
 def test_pretrain_holds_its_folder(tmp_path):

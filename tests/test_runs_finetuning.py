@@ -1,7 +1,8 @@
-"""Chapter 8's command line under real failures, each in its own process: kill -9 in the middle of a checkpoint
-save, a full disk (`ulimit -f`: Python ignores SIGXFSZ, so writes past the limit fail with EFBIG, as on a full
-disk), and two runs on one --out at the same time. The model is tiny (MiniLM's vocabulary, one layer of width 16)
-and the task is the real sentiment task on 64 sentences, so each run takes a few seconds."""
+"""The fine-tuning command (chapter 9; Appendix A's `bert-lit finetune`, here run as `python -m bert_lit.finetuning`)
+under real failures, each in its own process: kill -9 in the middle of a checkpoint save, a full disk (`ulimit -f`:
+Python ignores SIGXFSZ, so writes past the limit fail with EFBIG, as on a full disk), and two runs on one --out at
+the same time. The model is tiny (MiniLM's vocabulary, one layer of width 16) and the task is the real sentiment
+task on 64 sentences, so each run takes a few seconds."""
 import json
 import os
 import re

@@ -1,4 +1,4 @@
-"""Crash tests of the pretraining command (chapter 7): each runs the real `python -m bert_lit.pretraining` in a
+"""Crash tests of the pretraining command (chapter 8): each runs the real `python -m bert_lit.pretraining` in a
 subprocess on a tiny corpus and checks that no run loses work or clobbers another one.
 
 - kill -9 in the middle of a checkpoint save, then the same command again: it resumes, the temporary file is gone,

@@ -1,4 +1,4 @@
-"""Chapter 9: fast paths equal the exact ones. The unpadded forward against the padded model and against
+"""Chapter 11: fast paths equal the exact ones. The unpadded forward against the padded model and against
 transformers, on real sentences with the real MiniLM weights: fp32 within the error model of conftest.fp32_atol
 (about 2e-5 for MiniLM's hidden states), fp64 within 1e-10."""
 import random
@@ -58,3 +58,18 @@ def test_unpadded_without_padding_and_without_token_types():
         mask[2, 1:] = 0                                      # a sequence of one token
         u, p = unpadded_forward(model, ids, mask), model(ids, mask).last_hidden_state
         torch.testing.assert_close(u[mask.bool()], p[mask.bool()], atol=fp32_atol(p, 64, 2), rtol=0)
+
+
+def test_bench_table_reads_the_committed_results():
+    "bench/results.py (chapter 11's table): every benchmark's row, numbers read whole (a thousands comma kept, no trailing one)."
+    import sys
+    from pathlib import Path
+    bench = Path(__file__).resolve().parents[1] / "bench"
+    sys.path.insert(0, str(bench))
+    import results
+    rows = results.bench_table(bench / "cpu-results.txt")
+    assert len(rows) == 16 and all(len(r) == 4 for r in rows)
+    lines = (bench / "cpu-results.txt").read_text()
+    for what, measured, value, target in rows:
+        assert value in lines and value[-1].isdigit(), (what, value)     # was '631,' for 'bert_lit 631, transformers'
+    assert [v for _, m, v, _ in rows if m == "bert_lit tokens/s"] == ["631", "4,556", "749"]

@@ -1,14 +1,19 @@
-"Extractive-QA pre/post-processing, SQuAD v1.1 metrics and the BIO span decoder (chapter 8)."
+"""Chapter 10: the question-answering head (parity with transformers on the real MiniLM weights, bad positions),
+extractive-QA pre/post-processing, SQuAD v1.1 metrics and cloze questions."""
 import math
+import random
+import warnings
 
 import pytest
 import torch
-import transformers  # test-only: the reference for the windows
+import transformers  # test-only: the reference for the windows and the head
+from test_finetuning import assert_parity, batch_of, check_head_from_a_pretraining_checkpoint, load_pair
 
-from bert_lit.data import minilm_checkpoint, squad_fixture
+from bert_lit.data import brown, minilm_checkpoint, squad_fixture, vader_sentences
+from bert_lit.encoder import BertConfig
 from bert_lit.tokenizer import BertTokenizer
-from bert_lit.finetuning import (answer_token_span, best_answer, best_context_window, bio_spans, entity_scores, exact_match_score,
-                       f1_score, normalize_answer, pad_features, qa_features, squad_evaluate, window_spans)
+from bert_lit.qa import (BertForQuestionAnswering, answer_token_span, best_answer, best_context_window, cloze_questions, exact_match_score,
+                         f1_score, normalize_answer, pad_features, qa_features, squad_evaluate, window_spans)
 
 torch.set_num_threads(1)
 
@@ -18,6 +23,16 @@ SETTINGS = [(40, 8), (64, 16), (64, 100), (96, 32), (128, 50), (384, 128)]  # (m
 @pytest.fixture(scope="module")
 def tok():
     return BertTokenizer(minilm_checkpoint())
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return minilm_checkpoint()
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    return [r.text for r in random.Random(0).sample(vader_sentences(), 12)]
 
 
 @pytest.fixture(scope="module")
@@ -339,32 +354,6 @@ def test_squad_evaluate_takes_best_gold_and_mean_over_questions():
     assert got["f1"] == pytest.approx(100 * (1 + 4 / 7 + 0 + 1) / 4, abs=1e-12)
 
 
-# ---- BIO
-
-def test_bio_spans_by_hand():
-    assert bio_spans(["B-PER", "I-PER", "I-PER", "O"]) == [("PER", 0, 3)]
-    assert bio_spans(["O", "I-LOC", "I-LOC", "O"]) == [("LOC", 1, 3)]              # I after O starts an entity
-    assert bio_spans(["I-PER", "I-LOC"]) == [("PER", 0, 1), ("LOC", 1, 2)]          # a type switch starts one
-    assert bio_spans(["B-PER", "I-LOC", "I-LOC"]) == [("PER", 0, 1), ("LOC", 1, 3)]
-    assert bio_spans(["B-PER", "B-PER"]) == [("PER", 0, 1), ("PER", 1, 2)]          # adjacent B: two entities
-    assert bio_spans(["O", "O", "B-ORG", "I-ORG"]) == [("ORG", 2, 4)]               # trailing entity closed at the end
-    assert bio_spans(["B-MISC-X", "I-MISC-X"]) == [("MISC-X", 0, 2)]
-    assert bio_spans([]) == [] and bio_spans(["O", "O"]) == []
-
-
-def test_entity_scores_by_hand():
-    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O", "B-PER"], ["O"]]
-    pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "I-ORG", "B-PER"], ["B-LOC"]]
-    # gold: PER(0,2) LOC(3,4) | ORG(0,1) PER(2,3) -> 4; pred: PER(0,2) ORG(3,4) | ORG(0,2) PER(2,3) | LOC(0,1) -> 5
-    # correct: PER(0,2), PER(2,3) -> 2
-    got = entity_scores(gold, pred)
-    assert (got["gold"], got["predicted"], got["correct"]) == (4, 5, 2)
-    assert got["precision"] == 2 / 5 and got["recall"] == 2 / 4
-    assert got["f1"] == pytest.approx(2 * (2 / 5) * (2 / 4) / (2 / 5 + 2 / 4), abs=1e-12)
-    assert entity_scores([["O", "B-PER"]], [["O", "O"]]) == dict(precision=0.0, recall=0.0, f1=0.0, gold=1, predicted=0, correct=0)
-    assert entity_scores([], []) == dict(precision=0.0, recall=0.0, f1=0.0, gold=0, predicted=0, correct=0)
-
-
 # ---- bad input: a ValueError that names the problem
 
 def test_bad_qa_inputs(tok, squad):
@@ -426,15 +415,52 @@ def test_bad_metric_inputs():
         squad_evaluate({}, {})
 
 
-@pytest.mark.parametrize("tags,bad,pos", [(["O", "X-PER"], "'X-PER'", 1), (["B-", "O"], "'B-'", 0), (["O", "O", "b-PER"], "'b-PER'", 2),
-                                          (["B_PER"], "'B_PER'", 0), (["I"], "'I'", 0), (["O", None], "None", 1), (["o"], "'o'", 0)])
-def test_bad_bio_tag(tags, bad, pos):
-    with pytest.raises(ValueError, match=rf"tag {bad} at position {pos} is not BIO"):
-        bio_spans(tags)
+# ---- the head: parity with transformers (chapter 9's error model), bad positions, a pretraining checkpoint
+
+def test_question_answering_parity(minilm, tok, sentences):
+    ours, theirs = load_pair(BertForQuestionAnswering, transformers.BertForQuestionAnswering, minilm)
+    enc = batch_of(tok, sentences)
+    real = enc["attention_mask"].bool()
+    lengths = enc["attention_mask"].sum(1)
+    start = torch.stack([torch.randint(1, int(n), (1,), generator=torch.Generator().manual_seed(i))[0]
+                         for i, n in enumerate(lengths)])
+    end = torch.minimum(start + 2, lengths - 1)
+    assert_parity(ours, theirs, {**enc, "start_positions": start, "end_positions": end},
+                  lambda o: {"start_logits": o.start_logits[real], "end_logits": o.end_logits[real], "loss": o.loss})
 
 
-def test_bad_entity_score_inputs():
-    with pytest.raises(ValueError, match="sequence 1: 2 gold tags but 1 predicted"):
-        entity_scores([["O"], ["O", "B-PER"]], [["O"], ["O"]])
-    with pytest.raises(ValueError, match="2 gold but 1 predicted sequences"):
-        entity_scores([["O"], ["O"]], [["O"]])
+def test_bad_positions_are_refused(minilm, tok, sentences):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qa = BertForQuestionAnswering.from_pretrained(minilm).eval()
+    enc = tok(sentences[:2], padding=True, return_tensors="pt")
+    T = enc["input_ids"].shape[1]
+    with pytest.raises(ValueError, match="start_positions contains"):
+        qa(**enc, start_positions=torch.tensor([0, T]), end_positions=torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="both start_positions and end_positions"):
+        qa(**enc, start_positions=torch.tensor([0, 1]))
+
+
+def test_qa_head_from_a_pretraining_checkpoint(tmp_path):
+    r = check_head_from_a_pretraining_checkpoint(BertForQuestionAnswering, tmp_path)
+    assert sorted(r.newly_initialized) == ["qa_outputs.bias", "qa_outputs.weight"]
+
+
+def test_output_indexes_like_transformers(tok, sentences):
+    "out[0] and out.to_tuple() (was: TypeError on a plain dataclass); the loss first when positions are given."
+    torch.manual_seed(0)
+    qa = BertForQuestionAnswering(BertConfig(vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1,
+                                             num_attention_heads=2, intermediate_size=16)).eval()
+    enc = tok(sentences[:2], padding=True, return_tensors="pt")
+    out = qa(**enc)
+    assert out[0] is out.start_logits and out[1] is out.end_logits and len(out.to_tuple()) == 2
+    out = qa(**enc, start_positions=torch.tensor([1, 2]), end_positions=torch.tensor([2, 3]))
+    assert out.to_tuple() == (out.loss, out.start_logits, out.end_logits) and out["end_logits"] is out.end_logits
+
+
+def test_cloze_questions():
+    qs = cloze_questions(brown()[:40])
+    assert len(qs) > 50
+    for q in qs:
+        assert q["context"][q["answer_start"]:][:len(q["answer"])] == q["answer"]
+        assert "_____" in q["question"]
