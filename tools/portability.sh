@@ -12,7 +12,7 @@ bash tools/setup.sh --install-only || { echo "portability: set-up failed"; exit 
 export PATH="$PWD/.venv/bin:$PATH" PYTHONHASHSEED=0
 caps=("$@"); [ ${#caps[@]} -gt 0 ] || caps=(default avx2 avx512)
 numeric_tests=(tests/test_model_units.py tests/test_pretrained.py tests/test_pretraining.py tests/test_finetuning.py
-               tests/test_finetuning_qa.py tests/test_speed.py tests/test_devices.py)
+               tests/test_qa.py tests/test_training.py tests/test_speed.py tests/test_devices.py)
 declare -A isa=([default]=SSE41 [avx2]=AVX2 [avx512]=ALL)
 declare -A done_as=()
 failed=(); summary=()
