@@ -238,7 +238,6 @@ def micro_batches(examples, rows, k, pad_id=0) -> list[dict]:
 
 def fit_step(trained, parts, micro, config):
     "One optimiser step on the micro-batches `micro`: (the step's mean loss, gradient norm, learning rate)."
-    micro = [b for b in micro if loss_count(b)] or micro[:1]      # no labelled token: weight 0, a mean of nothing
     parts["model"].train()
     terms = training.weighted_backward(trained, micro, lambda m, b: {"loss": m(**b).loss},
                                        lambda b: {"loss": loss_count(b)}, config.precision, parts["scaler"])
