@@ -2,8 +2,8 @@
 
 # %% auto #0
 __all__ = ['HelpFormatter', 'Parser', 'positive_int', 'shared_parser', 'setup', 'data_parser', 'data_command', 'training_parser',
-           'existing_file', 'pretrain_parser', 'pretrain_command', 'checkpoint', 'finetune_parser', 'finetune_command',
-           'parser', 'main']
+           'existing_file', 'recipe_options', 'pretrain_parser', 'pretrain_command', 'checkpoint', 'finetune_parser',
+           'finetune_command', 'parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #c4d83ddb
 import argparse
@@ -110,6 +110,22 @@ def existing_file(text):
         raise argparse.ArgumentTypeError(f"no file {text}; give the path of a text file")
     return text
 
+# %% ../nbs/12_cli.ipynb #8f9a59ba
+def recipe_options(p):
+    "Add chapter 8's data recipe to the parser `p`: sequence length, masking, NSP, whole words, dynamic masking."
+    d = PretrainingDataConfig()
+    g = p.add_argument_group("the data recipe (chapter 8)")
+    g.add_argument("--max-seq-length", type=int, metavar="N", default=d.max_seq_length, help="tokens per sequence")
+    g.add_argument("--masked-lm-prob", type=float, metavar="X", default=d.masked_lm_prob,
+                   help="share of the tokens to predict, as in BERT")
+    g.add_argument("--max-predictions-per-seq", type=int, metavar="N", help="masked tokens per sequence, at most "
+                   "(default: round(max-seq-length x masked-lm-prob) + 1: 20 for 128 x 0.15)")
+    g.add_argument("--no-nsp", action="store_true",
+                   help="masked LM alone, on windows of contiguous text: no next-sentence prediction (RoBERTa)")
+    g.add_argument("--whole-word-mask", action="store_true", help="mask all pieces of a word, or none")
+    g.add_argument("--dynamic-masking", action="store_true", help="new pairs and masks every epoch (RoBERTa)")
+    return p
+
 # %% ../nbs/12_cli.ipynb #3713cabc
 _PRETRAIN_STEPS = {"batch_size": "sequences per optimiser step (over all processes)",
                    "grad_accum_steps": "micro-batches per step (the batch split into equal parts)",
@@ -122,10 +138,11 @@ _PRETRAIN_STEPS = {"batch_size": "sequences per optimiser step (over all process
 
 def pretrain_parser(commands, parents):
     "`bert-lit pretrain --out DIR [options]`."
-    d, t = PretrainingDataConfig(), PretrainingConfig()
-    p = commands.add_parser("pretrain", parents=parents, help="pretrain a small BERT, MLM + NSP (chapter 8)",
+    t = PretrainingConfig()
+    p = commands.add_parser("pretrain", parents=parents, help="pretrain a small BERT: masked LM (+ NSP) (chapter 8)",
                             usage="%(prog)s --out DIR [options]",
-                            description="Pretrain a small BERT (MLM + NSP): a WordPiece vocabulary, then the model.")
+                            description="Pretrain a small BERT (masked LM, and NSP unless --no-nsp): a WordPiece "
+                            "vocabulary, then the model.")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="run folder: vocab.txt, checkpoint.pt, metrics.jsonl, model/")
     p.add_argument("--corpus", type=existing_file, metavar="FILE", help="a text file, one sentence a line, a blank "
@@ -138,11 +155,7 @@ def pretrain_parser(commands, parents):
                    help="width of the feed-forward layers")
     p.add_argument("--dropout", type=float, metavar="X", default=0.1,
                    help="hidden and attention dropout, as in BERT")
-    p.add_argument("--max-seq-length", type=int, metavar="N", default=d.max_seq_length, help="tokens per sequence")
-    p.add_argument("--max-predictions-per-seq", type=int, metavar="N", default=d.max_predictions_per_seq,
-                   help="masked tokens per sequence, at most")
-    p.add_argument("--whole-word-mask", action="store_true", help="mask all pieces of a word, or none")
-    p.add_argument("--dynamic-masking", action="store_true", help="new pairs and masks every epoch (RoBERTa)")
+    recipe_options(p)
     for name, text in _PRETRAIN_STEPS.items():
         default = getattr(t, name)
         p.add_argument("--" + name.replace("_", "-"), type=type(default), default=default, help=text,

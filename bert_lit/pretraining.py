@@ -2,15 +2,17 @@
 
 # %% auto #0
 __all__ = ['MLM_LABELS', 'NSP_LABELS', 'PretrainingDataConfig', 'VocabInfo', 'tokenize_documents', 'truncate_seq_pair',
-           'create_instances_from_document', 'create_masked_lm_predictions', 'TrainingInstance', 'check_documents',
-           'create_training_instances', 'collate', 'PretrainingBatches', 'BertPredictionHeadTransform',
-           'ties_word_embeddings', 'BertLMPredictionHead', 'BertOnlyMLMHead', 'BertPreTrainingHeads', 'check_labels',
-           'BertForPreTrainingOutput', 'MaskedLMOutput', 'masked_lm_logits', 'BertForPreTraining', 'BertForMaskedLM',
-           'pretraining_losses', 'pretraining_counts', 'train_step', 'evaluate', 'evaluation_batches',
-           'save_checkpoint', 'load_checkpoint', 'PretrainingConfig', 'pretrain', 'fill_mask', 'read_corpus',
-           'corpus_parts', 'check_run_record', 'command_inputs', 'command_configs']
+           'create_instances_from_document', 'create_segments_from_document', 'create_masked_lm_predictions',
+           'TrainingInstance', 'check_documents', 'create_training_instances', 'collate', 'PretrainingBatches',
+           'BertPredictionHeadTransform', 'ties_word_embeddings', 'BertLMPredictionHead', 'BertOnlyMLMHead',
+           'BertPreTrainingHeads', 'check_labels', 'BertForPreTrainingOutput', 'MaskedLMOutput', 'masked_lm_logits',
+           'BertForPreTraining', 'BertForMaskedLM', 'pretraining_losses', 'pretraining_counts', 'train_step',
+           'evaluate', 'evaluation_batches', 'save_checkpoint', 'load_checkpoint', 'PretrainingConfig',
+           'pretraining_flops', 'Budget', 'pretrain', 'fill_mask', 'read_corpus', 'corpus_parts', 'check_run_record',
+           'command_inputs', 'command_configs', 'PreLNLayer', 'PreLNEncoder', 'use_pre_layer_norm', 'benchmark_batches']
 
 # %% ../nbs/08_pretraining.ipynb #dafc0d37
+import contextlib
 import importlib
 import json
 import random
@@ -25,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import atomic_write, pretraining_corpus, remove_temp_files, sha256_of, split_of
-from .encoder import ACT2FN, BertConfig, BertModel, BertPreTrainedModel, ModelOutput
+from .encoder import (ACT2FN, BertConfig, BertEncoder, BertLayer, BertModel, BertPreTrainedModel,
+                              ModelOutput)
 from .training import (TrainingRun, build_optimizer, data_parallel, fingerprint, finish_process, grad_scaler,
                                load_training_state, precision_dtype, rank_and_world, restore_training_state,
                                run_settings, save_training_state, to_device, weighted_step)
@@ -42,6 +45,7 @@ class PretrainingDataConfig:
     whole_word_mask: bool = False      # choose whole words: all the WordPiece pieces of a word, or none
     dupe_factor: int = 10              # static masking: this many different maskings of the corpus, used in turn
     dynamic_masking: bool = False      # instead draw new pairs and masks every epoch (RoBERTa)
+    next_sentence_prob: float = 0.5    # share of random B segments (NSP); 0: one segment [CLS] A [SEP], no NSP
     random_seed: int = 12345
 
     def __post_init__(self):
@@ -55,6 +59,9 @@ class PretrainingDataConfig:
             raise ValueError(f"masked_lm_prob={self.masked_lm_prob} must lie strictly between 0 and 1 (BERT: 0.15)")
         if not 0 <= self.short_seq_prob <= 1:
             raise ValueError(f"short_seq_prob={self.short_seq_prob} is a probability; use a value in [0, 1]")
+        if not 0 <= self.next_sentence_prob < 1:
+            raise ValueError(f"next_sentence_prob={self.next_sentence_prob} must lie in [0, 1): BERT uses 0.5, "
+                             "0 drops next-sentence prediction (RoBERTa)")
         if self.dupe_factor < 1:
             raise ValueError(f"dupe_factor={self.dupe_factor}: need at least one masking of the corpus")
 
@@ -107,7 +114,8 @@ def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
             longer.pop()
 
 # %% ../nbs/08_pretraining.ipynb #af39fdac
-def create_instances_from_document(all_documents, document_index, max_seq_length, short_seq_prob, rng):
+def create_instances_from_document(all_documents, document_index, max_seq_length, short_seq_prob, rng,
+                                   next_sentence_prob=0.5):
     "Sentence pairs (tokens_a, tokens_b, is_random_next) of one document, as the original create_pretraining_data.py."
     document = all_documents[document_index]
     max_num_tokens = max_seq_length - 3                        # room for [CLS], [SEP], [SEP]
@@ -122,7 +130,7 @@ def create_instances_from_document(all_documents, document_index, max_seq_length
             a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1   # A = chunk[:a_end]
             tokens_a = [t for s in chunk[:a_end] for t in s]
             tokens_b = []
-            if len(chunk) == 1 or rng.random() < 0.5:
+            if len(chunk) == 1 or rng.random() < next_sentence_prob:
                 is_random_next = True
                 target_b_length = target_seq_length - len(tokens_a)
                 other = rng.randrange(len(all_documents) - 1)     # any document but this one
@@ -141,6 +149,17 @@ def create_instances_from_document(all_documents, document_index, max_seq_length
             chunk, length = [], 0
         i += 1
     return pairs
+
+# %% ../nbs/08_pretraining.ipynb #5bdd5d8f
+def create_segments_from_document(document, max_seq_length, short_seq_prob, rng):
+    "Without NSP: the document's tokens in consecutive windows (tokens_a, [], None), each of the target length."
+    longest = max_seq_length - 2                               # room for [CLS] and [SEP]
+    tokens, segments, i = [t for sentence in document for t in sentence], [], 0
+    while i < len(tokens):
+        n = rng.randint(2, longest) if rng.random() < short_seq_prob else longest   # this window's target
+        segments.append((tokens[i:i + n], [], None))
+        i += n
+    return segments
 
 # %% ../nbs/08_pretraining.ipynb #406cd5e4
 def create_masked_lm_predictions(ids, vocab, masked_lm_prob, max_predictions_per_seq, rng, whole_word_mask=False):
@@ -184,42 +203,45 @@ class TrainingInstance:
     token_type_ids: list
     masked_lm_positions: list
     masked_lm_labels: list
-    is_random_next: bool
+    is_random_next: bool | None       # None: a single segment, no NSP label
 
 
-def check_documents(documents):
-    "Refuse a corpus from which no sentence pair can be made."
+def check_documents(documents, nsp=True):
+    "Refuse a corpus from which no sequence (nsp: no sentence pair) can be made."
     if len(documents) == 0:
         raise ValueError("the corpus is empty: pretraining needs documents of sentences (e.g. pretraining_corpus())")
-    if len(documents) < 2:
+    if nsp and len(documents) < 2:
         raise ValueError("the corpus holds a single document: next-sentence prediction draws its random segment B "
                          "from another document; pass at least two documents")
-    if all(len(d) < 2 for d in documents):
+    if nsp and all(len(d) < 2 for d in documents):
         raise ValueError("every document holds a single sentence, so no pair is a true continuation (NSP label 0); "
                          "split the documents into sentences (e.g. bert_lit.data.split_sentences)")
 
 # %% ../nbs/08_pretraining.ipynb #f43a8556
 def create_training_instances(documents, vocab, config, pass_index=0):
     "One pass over tokenized documents: pairs from every document, masked, shuffled; pass `pass_index` has its own seed."
-    check_documents(documents)
+    nsp = config.next_sentence_prob > 0
+    check_documents(documents, nsp)
     rng = random.Random(config.random_seed * 1_000_003 + pass_index)
     documents = list(documents)
     rng.shuffle(documents)
     instances = []
     for d in range(len(documents)):
-        for a, b, is_random_next in create_instances_from_document(documents, d, config.max_seq_length,
-                                                                   config.short_seq_prob, rng):
-            ids = [vocab.cls_id, *a, vocab.sep_id, *b, vocab.sep_id]
+        made = (create_instances_from_document(documents, d, config.max_seq_length, config.short_seq_prob, rng,
+                                               config.next_sentence_prob) if nsp else
+                create_segments_from_document(documents[d], config.max_seq_length, config.short_seq_prob, rng))
+        for a, b, is_random_next in made:
+            ids = [vocab.cls_id, *a, vocab.sep_id, *b, vocab.sep_id] if nsp else [vocab.cls_id, *a, vocab.sep_id]
             masked, positions, labels = create_masked_lm_predictions(
                 ids, vocab, config.masked_lm_prob, config.max_predictions_per_seq, rng, config.whole_word_mask)
-            instances.append(TrainingInstance(masked, [0] * (len(a) + 2) + [1] * (len(b) + 1), positions, labels,
-                                              is_random_next))
+            instances.append(TrainingInstance(masked, [0] * (len(a) + 2) + [1] * (len(ids) - len(a) - 2),
+                                              positions, labels, is_random_next))
     rng.shuffle(instances)
     return instances
 
 # %% ../nbs/08_pretraining.ipynb #ecf077dd
 def collate(instances, pad_id=0):
-    "Stack instances into tensors: input_ids, token_type_ids, attention_mask, labels (-100 = not predicted) (B, T), next_sentence_label (B,)."
+    "Stack instances into tensors: input_ids, token_type_ids, attention_mask, labels (-100 = not predicted) (B, T), next_sentence_label (B,) with NSP."
     B, T = len(instances), max(len(x.input_ids) for x in instances)
     input_ids = torch.full((B, T), pad_id, dtype=torch.long)
     token_type_ids = torch.zeros((B, T), dtype=torch.long)
@@ -231,9 +253,10 @@ def collate(instances, pad_id=0):
         token_type_ids[b, :n] = torch.tensor(x.token_type_ids)
         attention_mask[b, :n] = 1
         labels[b, x.masked_lm_positions] = torch.tensor(x.masked_lm_labels, dtype=torch.long)
-    nsp = torch.tensor([int(x.is_random_next) for x in instances], dtype=torch.long)
-    return dict(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask, labels=labels,
-                next_sentence_label=nsp)
+    batch = dict(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask, labels=labels)
+    if instances[0].is_random_next is not None:                  # single segments (no NSP) have no label
+        batch["next_sentence_label"] = torch.tensor([int(x.is_random_next) for x in instances], dtype=torch.long)
+    return batch
 
 # %% ../nbs/08_pretraining.ipynb #e531e8ef
 class PretrainingBatches:
@@ -442,14 +465,15 @@ class BertForMaskedLM(_TiedMLM, BertPreTrainedModel):
 
 # %% ../nbs/08_pretraining.ipynb #52286e2c
 def pretraining_losses(model, batch):
-    "The two mean losses of a batch, for weighted_step: masked LM (over predicted tokens) and NSP (over sequences)."
+    "The mean losses of a batch, for weighted_step: masked LM (over predicted tokens) and, with labels, NSP (over sequences)."
     out = model(**batch)
-    return {"mlm_loss": out.mlm_loss, "nsp_loss": out.nsp_loss}
+    return {"mlm_loss": out.mlm_loss, **({"nsp_loss": out.nsp_loss} if "next_sentence_label" in batch else {})}
 
 
 def pretraining_counts(batch):
     "What each pretraining loss is a mean over: the predicted tokens (label != -100), the sequences."
-    return {"mlm_loss": int((batch["labels"] != -100).sum()), "nsp_loss": len(batch["input_ids"])}
+    nsp = {"nsp_loss": len(batch["input_ids"])} if "next_sentence_label" in batch else {}
+    return {"mlm_loss": int((batch["labels"] != -100).sum()), **nsp}
 
 
 def train_step(model, optimizer, scheduler, micro_batches, max_grad_norm=1.0, precision="fp32", scaler=None):
@@ -461,7 +485,7 @@ def train_step(model, optimizer, scheduler, micro_batches, max_grad_norm=1.0, pr
 # %% ../nbs/08_pretraining.ipynb #b90f4090
 @torch.no_grad()
 def evaluate(model, batches):
-    "Masked-LM and NSP loss and accuracy over `batches` (token-weighted for MLM, sequence-weighted for NSP)."
+    "Masked-LM (and, where labelled, NSP) loss and accuracy over `batches` (token-weighted for MLM, sequence-weighted for NSP)."
     was_training = model.training
     model.eval()
     mlm_loss = mlm_right = n_pred = nsp_loss = nsp_right = n_seq = 0
@@ -472,12 +496,14 @@ def evaluate(model, batches):
         targets = b["labels"][b["labels"] != -100]
         mlm_loss += F.cross_entropy(out.prediction_logits, targets, reduction="sum").item()
         mlm_right += (out.prediction_logits.argmax(-1) == targets).sum().item()
-        nsp_loss += F.cross_entropy(out.seq_relationship_logits, b["next_sentence_label"], reduction="sum").item()
-        nsp_right += (out.seq_relationship_logits.argmax(-1) == b["next_sentence_label"]).sum().item()
-        n_pred, n_seq = n_pred + len(targets), n_seq + len(b["input_ids"])
+        n_pred += len(targets)
+        if "next_sentence_label" in b:
+            nsp_loss += F.cross_entropy(out.seq_relationship_logits, b["next_sentence_label"], reduction="sum").item()
+            nsp_right += (out.seq_relationship_logits.argmax(-1) == b["next_sentence_label"]).sum().item()
+            n_seq += len(b["input_ids"])
     model.train(was_training)
-    return {"mlm_loss": mlm_loss / n_pred, "mlm_accuracy": mlm_right / n_pred,
-            "nsp_loss": nsp_loss / n_seq, "nsp_accuracy": nsp_right / n_seq}
+    nsp = {"nsp_loss": nsp_loss / n_seq, "nsp_accuracy": nsp_right / n_seq} if n_seq else {}
+    return {"mlm_loss": mlm_loss / n_pred, "mlm_accuracy": mlm_right / n_pred, **nsp}
 
 
 def evaluation_batches(documents, vocab, data_config, batch_size, n_batches):
@@ -528,6 +554,42 @@ class PretrainingConfig:
                 raise ValueError(f"{name}={getattr(self, name)} must be at least 1")
         precision_dtype(self.precision)                   # a ValueError naming the choices
 
+# %% ../nbs/08_pretraining.ipynb #8ed2452b
+def pretraining_flops(config, batch):
+    "FLOPs of one forward and backward pass of BertForPreTraining on `batch` (matrix products only)."
+    B, T = batch["input_ids"].shape
+    D, I, L, V = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
+    per_position = L * (2 * 4 * D * D + 2 * 2 * D * I + 2 * 2 * T * D)   # Q K V W^O; W_1 W_2; QK^T and PV
+    predicted = int((batch["labels"] != -100).sum())
+    trained = B * T * per_position + predicted * (2 * D * D + 2 * D * V)  # encoder; MLM transform + decoder
+    pooled = B * (2 * D * D + 2 * 2 * D)                                  # pooler and NSP classifier, per sequence
+    return 3 * trained + (3 if "next_sentence_label" in batch else 1) * pooled   # backward = 2 x forward
+
+# %% ../nbs/08_pretraining.ipynb #cdc849a7
+class Budget:
+    "A run's running totals: FLOPs (pretraining_flops), tokens seen (not padding), seconds in steps; kept on resume."
+    def __init__(self, state=None):
+        state = state or {}
+        self.flops, self.tokens, self.seconds = state.get("flops", 0), state.get("tokens", 0), state.get("seconds", 0.0)
+
+    @contextlib.contextmanager
+    def step(self, model_config, micro_batches):
+        "Time the step inside the `with`, and count its micro-batches (whole: the same totals in every process)."
+        t0 = time.perf_counter()
+        yield
+        self.seconds += time.perf_counter() - t0
+        self.flops += sum(pretraining_flops(model_config, b) for b in micro_batches)
+        self.tokens += sum(int(b["attention_mask"].sum()) for b in micro_batches)
+
+    def record(self, batches):
+        "The totals for a metrics line, with the passes over the corpus so far and the tokens per second."
+        passes = batches.epoch + batches.index / len(batches.instances(batches.epoch))
+        return {"flops": self.flops, "tokens": self.tokens, "passes": round(passes, 4),
+                "tokens_per_s": round(self.tokens / self.seconds) if self.seconds else 0}
+
+    def state_dict(self):
+        return {"flops": self.flops, "tokens": self.tokens, "seconds": self.seconds}
+
 # %% ../nbs/08_pretraining.ipynb #d8d13c31
 def pretrain(out_dir, model, train_documents, eval_documents, vocab, data_config=PretrainingDataConfig(),
              config=PretrainingConfig(), progress=True):
@@ -543,39 +605,42 @@ def pretrain(out_dir, model, train_documents, eval_documents, vocab, data_config
     optimizer, scheduler = build_optimizer(model, config.learning_rate, config.weight_decay, config.warmup_steps,
                                            config.max_steps, config.adam_eps)
     device = next(model.parameters()).device
-    scaler, t0, shown = grad_scaler(device, config.precision), time.perf_counter(), {}
+    scaler, t0, shown, budget = grad_scaler(device, config.precision), time.perf_counter(), {}, Budget()
     settings = {"model": model.config.to_dict(), "data": asdict(data_config), "train": run_settings(config),
                 "vocab_size": vocab.vocab_size, "documents": fingerprint([train_documents, eval_documents])}
     with TrainingRun(out_dir, settings, config.max_steps, device, "pretraining", progress) as run:
         step = run.resume(config.seed, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
         if run.state:
             batches.load_state_dict(run.state["data"])
+            budget = Budget(run.state.get("budget"))
         trained = data_parallel(model)
         while step < config.max_steps:
-            stats = train_step(trained, optimizer, scheduler, [next(batches) for _ in range(config.grad_accum_steps)],
-                               config.max_grad_norm, config.precision, scaler)
+            micro_batches = [next(batches) for _ in range(config.grad_accum_steps)]
+            with budget.step(model.config, micro_batches):
+                stats = train_step(trained, optimizer, scheduler, micro_batches, config.max_grad_norm,
+                                   config.precision, scaler)
             step += 1
             last = step == config.max_steps
             if step % config.log_every == 0 or last:
-                run.log({"step": step, "split": "train", **stats, "epoch": batches.epoch,
+                run.log({"step": step, "split": "train", **stats, "epoch": batches.epoch, **budget.record(batches),
                          "seconds": round(time.perf_counter() - t0, 1)})
             if (step % config.eval_every == 0 or last) and run.rank == 0:
                 run.log({"step": step, "split": "validation", **evaluate(model, eval_set)})
-                shown = {k: f"{run.records[-1][k]:.3f}" for k in ("mlm_accuracy", "nsp_accuracy")}
+                shown = {k: f"{v:.3f}" for k, v in run.records[-1].items() if k.endswith("accuracy")}
             if step % config.save_every == 0 or last:
                 run.save(step, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                         data=batches.state_dict())
+                         data=batches.state_dict(), budget=budget.state_dict())
             run.advance(**shown)
     return run.records
 
 # %% ../nbs/08_pretraining.ipynb #ff1a4b86
 @torch.no_grad()
 def fill_mask(model, tokenizer, text, top_k=5):
-    "The top_k tokens the model predicts at each [MASK] of `text`: a list (one per mask) of (token, probability)."
+    "The top_k tokens a BertForPreTraining or BertForMaskedLM predicts at each [MASK] of `text`: (token, probability) lists."
     enc = to_device(tokenizer(text, return_tensors="pt"), next(model.parameters()).device)
     model.eval()
-    logits = model(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"],
-                   attention_mask=enc["attention_mask"]).prediction_logits[0]    # (T, V)
+    out = model(input_ids=enc["input_ids"], token_type_ids=enc["token_type_ids"], attention_mask=enc["attention_mask"])
+    logits = (out.prediction_logits if "prediction_logits" in out else out.logits)[0]   # (T, V), either MLM model
     where = (enc["input_ids"][0] == tokenizer.convert_tokens_to_ids(tokenizer.mask_token)).nonzero().flatten()
     if len(where) == 0:
         raise ValueError(f"no {tokenizer.mask_token} in the text; write it where the model should fill in a token")
@@ -600,6 +665,9 @@ def corpus_parts(documents):
     parts = {"train": [], "validation": []}
     for key, sentences in documents:
         parts.get(split_of(key), []).append(sentences)
+    if len(documents) == 1:
+        raise ValueError("the corpus holds a single document, so none is left for the held-out evaluation: separate "
+                         "its documents by blank lines (one sentence a line)")
     if not parts["train"] or not parts["validation"]:
         raise ValueError(f"the corpus gives {len(parts['train'])} training and {len(parts['validation'])} held-out "
                          "documents; it needs both (documents are split 80/10/10 by id): pass a larger corpus")
@@ -646,9 +714,10 @@ def command_inputs(a, say=print):
 
 def command_configs(a, vocab_size):
     "The data recipe, the run's settings and the model's configuration, from the command's options."
+    predictions = a.max_predictions_per_seq or round(a.max_seq_length * a.masked_lm_prob) + 1
     data_config = PretrainingDataConfig(max_seq_length=a.max_seq_length, whole_word_mask=a.whole_word_mask,
-                                        max_predictions_per_seq=a.max_predictions_per_seq,
-                                        dynamic_masking=a.dynamic_masking)
+                                        masked_lm_prob=a.masked_lm_prob, max_predictions_per_seq=predictions,
+                                        dynamic_masking=a.dynamic_masking, next_sentence_prob=0.0 if a.no_nsp else 0.5)
     config = PretrainingConfig(**{k: getattr(a, k) for k in ("batch_size", "grad_accum_steps", "learning_rate",
                                   "weight_decay", "warmup_steps", "max_steps", "seed", "log_every", "eval_every",
                                   "eval_batches", "save_every", "precision")})
@@ -681,10 +750,53 @@ def _pretrain_command(a, device):
     finish_process()
     last = [r for r in records if r["split"] == "validation"]
     if last:
-        say(f"held-out: MLM accuracy {last[-1]['mlm_accuracy']:.3f}, NSP accuracy {last[-1]['nsp_accuracy']:.3f}")
+        say("held-out: " + ", ".join(f"{k.split('_')[0].upper()} accuracy {v:.3f}" for k, v in last[-1].items()
+                                     if k.endswith("accuracy")))
+    spent = [r for r in records if "flops" in r]
+    if spent:
+        say(f"budget: {spent[-1]['flops']:.3g} FLOPs, {spent[-1]['tokens']:,} tokens, {spent[-1]['passes']:.2f} "
+            f"passes over the corpus, {spent[-1]['tokens_per_s']:,} tokens/s")
     say(f"model saved to {out / 'model'}")
     return 0
 
 
 if __name__ == "__main__" and "ipykernel" not in sys.modules:
     sys.exit(importlib.import_module("bert_lit.cli").main(["pretrain", *sys.argv[1:]]))
+
+# %% ../nbs/08_pretraining.ipynb #e94be188
+class PreLNLayer(BertLayer):
+    "A pre-LayerNorm encoder layer, with BertLayer's weights: x + Attn(LN(x)), then x + FFN(LN(x))."
+    def forward(self, hidden_states, bias=None, output_attentions=False):
+        att, ffn = self.attention.output, self.output                 # their LayerNorms now come first
+        context, probs = self.attention.self(att.LayerNorm(hidden_states), bias, output_attentions)
+        x = hidden_states + att.dropout(att.dense(context))
+        return x + ffn.dropout(ffn.dense(self.intermediate(ffn.LayerNorm(x)))), probs
+
+
+class PreLNEncoder(nn.Module):
+    "The encoder of PreLNLayers, then a final LayerNorm (the residual stream is never normalised otherwise)."
+    def __init__(self, encoder, config):
+        super().__init__()
+        self.layer = encoder.layer
+        for block in self.layer:
+            block.__class__ = PreLNLayer                            # the same modules, run in pre-LN order
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states, bias=None, output_hidden_states=False, output_attentions=False):
+        h, all_hidden, all_probs = BertEncoder.forward(self, hidden_states, bias, output_hidden_states, output_attentions)
+        return self.final_layer_norm(h), all_hidden, all_probs
+
+
+def use_pre_layer_norm(model):
+    "Switch a BERT model (BertModel, or a model with .bert) to pre-LN in place; returns it. Not a BERT checkpoint any more."
+    bert = getattr(model, "bert", model)
+    bert.encoder = PreLNEncoder(bert.encoder, bert.config)
+    model.config.extra["pre_layer_norm"] = True              # recorded in config.json; transformers would ignore it
+    return model
+
+# %% ../nbs/08_pretraining.ipynb #b15fd925
+def benchmark_batches(documents, vocab, n_batches=40, batch_size=32, seed=0):
+    "The held-out masked-LM yardstick for every recipe: 128-token windows of `documents`, 15 % predicted, no NSP."
+    config = PretrainingDataConfig(max_seq_length=128, short_seq_prob=0.0, next_sentence_prob=0.0, dupe_factor=1,
+                                   random_seed=seed)
+    return evaluation_batches(documents, vocab, config, batch_size, n_batches)

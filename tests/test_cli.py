@@ -53,7 +53,7 @@ def test_subcommand_help_shows_the_defaults(capsys):
     expected = {
         "pretrain": {"--vocab-size": 8192, "--hidden-size": 256, "--layers": 4, "--heads": 4,
                      "--intermediate-size": 1024, "--dropout": 0.1, "--max-seq-length": 128,
-                     "--max-predictions-per-seq": 20, "--batch-size": 32, "--grad-accum-steps": 1,
+                     "--masked-lm-prob": 0.15, "--batch-size": 32, "--grad-accum-steps": 1,
                      "--max-steps": 1200, "--seed": 0, "--log-every": 10, "--eval-every": 200, "--eval-batches": 20,
                      "--save-every": 100, "--learning-rate": 0.001, "--weight-decay": 0.01, "--precision": "fp32",
                      "--threads": 1},
@@ -72,6 +72,7 @@ def test_subcommand_help_shows_the_defaults(capsys):
             assert args[option[2:].replace("-", "_")] == value, (name, option)
         assert "(default: None)" not in text and "(default: False)" not in text, name
     assert vars(parser().parse_args(MINIMAL["pretrain"]))["warmup_steps"] is None     # a tenth of --max-steps, later
+    assert vars(parser().parse_args(MINIMAL["pretrain"]))["max_predictions_per_seq"] is None   # 20 at 128 x 0.15, later
 
 
 def test_shared_options_are_on_every_subcommand(capsys):

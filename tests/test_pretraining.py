@@ -442,8 +442,11 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(tmp_path, monkeypatch)
     resumed = pretrain(tmp_path / "b", model, train, held_out, vocab, data, run, progress=False)
     assert resumed[0]["step"] == 5
     logged = [json.loads(l) for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
-    drop = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+    drop = lambda rs: [{k: v for k, v in r.items() if k not in ("seconds", "tokens_per_s")} for r in rs]
     assert drop(logged) == drop(full)                       # exactly equal floats, not close
+    spent = [r["flops"] for r in logged if r["split"] == "train"]
+    assert len(spent) == 12 and all(0 < a < b for a, b in zip(spent, spent[1:]))   # counted on, across the resume
+    assert [r["tokens"] for r in logged if "tokens" in r] == [r["tokens"] for r in full if "tokens" in r]
     for k, v in model.state_dict().items():
         assert torch.equal(v, final[k]), k
 
@@ -710,7 +713,7 @@ def test_resume_drops_a_cut_last_line(tmp_path, monkeypatch):
     model, *_ = tiny_run_setup()
     pretrain(tmp_path / "b", model, train, held_out, vocab, data, run, progress=False)
     logged = [json.loads(l) for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
-    drop = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
+    drop = lambda rs: [{k: v for k, v in r.items() if k not in ("seconds", "tokens_per_s")} for r in rs]
     assert drop(logged) == drop(full)
     # a damaged line that is not the last one is not a kill's doing: refused, naming the file and the line
     (tmp_path / "d").mkdir()
@@ -767,3 +770,118 @@ def test_a_full_disk_names_the_checkpoint_size(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+# ---------------------------------------------------------------- the budget recipe's switches (chapter 8.8)
+
+def test_without_nsp_the_documents_are_cut_into_single_segments():
+    docs = coded_corpus(6, 20)
+    data = PretrainingDataConfig(max_seq_length=24, short_seq_prob=0.0, next_sentence_prob=0.0, dupe_factor=1,
+                                 masked_lm_prob=0.15, max_predictions_per_seq=4)
+    instances = create_training_instances(docs, info(), data)
+    assert all(x.is_random_next is None for x in instances)
+    for x in instances:
+        assert x.input_ids[0] == CLS and x.input_ids[-1] == SEP and x.input_ids.count(SEP) == 1
+        assert set(x.token_type_ids) == {0} and len(x.input_ids) <= 24
+    originals = []                                         # undo the masking: the windows tile each document
+    for x in instances:
+        ids = list(x.input_ids)
+        for pos, label in zip(x.masked_lm_positions, x.masked_lm_labels):
+            ids[pos] = label
+        originals.append(ids[1:-1])
+    for d, doc in enumerate(docs):
+        tokens = [t for s in doc for t in s]
+        mine = sorted((w for w in originals if (w[0] - 10) // 100_000 == d), key=lambda w: w[0])
+        assert [t for w in mine for t in w] == tokens
+        assert all(len(w) == 22 for w in mine[:-1])         # full windows but the document's last
+    batch = collate(instances[:3], PAD)
+    assert "next_sentence_label" not in batch
+    assert PretrainingDataConfig(next_sentence_prob=0.0) and create_training_instances([docs[0]], info(), data)
+    with pytest.raises(ValueError, match="next_sentence_prob=1"):
+        PretrainingDataConfig(next_sentence_prob=1.0)
+
+
+def test_training_without_nsp_has_no_nsp_terms(tmp_path):
+    model, train, held_out, vocab, data, run = tiny_run_setup()
+    data = PretrainingDataConfig(max_seq_length=32, max_predictions_per_seq=5, dupe_factor=2, next_sentence_prob=0.0)
+    records = pretrain(tmp_path / "r", model, train, held_out, vocab, data, run, progress=False)
+    assert all("nsp_loss" not in r and "nsp_accuracy" not in r for r in records)
+    trains = [r for r in records if r["split"] == "train"]
+    assert all(r["loss"] == r["mlm_loss"] for r in trains)
+    assert [r["step"] for r in trains] == list(range(1, 13)) and trains[-1]["flops"] > trains[0]["flops"] > 0
+    assert {"mlm_loss", "mlm_accuracy"} == {k for k in records[-1] if k not in ("step", "split")}
+
+
+def test_flops_equal_the_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+    cfg = small_config()
+    torch.manual_seed(0)
+    model = BertForPreTraining(cfg)
+    for nsp in (True, False):
+        batch = pretraining_batch(cfg.vocab_size)
+        if not nsp:
+            del batch["next_sentence_label"]
+        with FlopCounterMode(display=False) as counter:
+            model(**batch).loss.backward()
+        assert counter.get_total_flops() == pt.pretraining_flops(cfg, batch)
+
+
+def test_pre_layer_norm_computes_the_pre_ln_formula():
+    cfg = small_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(0)
+    model = perturbed(BertForPreTraining(cfg))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pt.use_pre_layer_norm(model).eval()
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())      # the same weights
+    assert model.config.extra["pre_layer_norm"] is True
+    batch = pretraining_batch(cfg.vocab_size)
+    with torch.no_grad():
+        x = model.bert.embeddings(batch["input_ids"], batch["token_type_ids"])
+        bias = (1 - batch["attention_mask"][:, None, None, :].float()) * torch.finfo(torch.float32).min
+        for layer in model.bert.encoder.layer:              # x + Attn(LN(x)); x + FFN(LN(x)), written out
+            a = layer.attention
+            h = a.output.LayerNorm(x)
+            q, k, v = (m(h).view(4, 13, 4, 8).transpose(1, 2) for m in (a.self.query, a.self.key, a.self.value))
+            p = (q @ k.transpose(-1, -2) / math.sqrt(8) + bias).softmax(-1)
+            x = x + a.output.dense((p @ v).transpose(1, 2).reshape(4, 13, 32))
+            h = layer.output.LayerNorm(x)
+            x = x + layer.output.dense(torch.nn.functional.gelu(layer.intermediate.dense(h)))
+        expected = model.bert.encoder.final_layer_norm(x)
+        got = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         token_type_ids=batch["token_type_ids"]).last_hidden_state
+    # float32, O(1) values after LayerNorm, width 32, two layers: rounding ~1e-6; 1e-5 holds with margin
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+def test_cli_masking_options_reach_the_data_recipe():
+    def configs(*options):
+        a = command_line.parser().parse_args(["pretrain", "--out", "x", *options])
+        return pt.command_configs(a, 300)[0]
+    standard = configs()
+    assert (standard.masked_lm_prob, standard.max_predictions_per_seq, standard.next_sentence_prob) == (0.15, 20, 0.5)
+    budget = configs("--masked-lm-prob", "0.3", "--no-nsp")
+    assert (budget.masked_lm_prob, budget.max_predictions_per_seq, budget.next_sentence_prob) == (0.3, 39, 0.0)
+    assert configs("--max-seq-length", "64", "--masked-lm-prob", "0.4").max_predictions_per_seq == 27
+    assert configs("--masked-lm-prob", "0.3", "--max-predictions-per-seq", "7").max_predictions_per_seq == 7
+
+
+def test_a_corpus_without_blank_lines_is_told_to_separate_its_documents(tmp_path):
+    corpus = tmp_path / "one.txt"
+    corpus.write_text("".join(f"Sentence number {i} of the only document.\n" for i in range(50)))
+    with pytest.raises(ValueError, match="single document, so none is left for the held-out evaluation: separate its documents by blank lines"):
+        pt.corpus_parts(pt.read_corpus(corpus))
+
+
+def test_fill_mask_takes_a_masked_lm_model_too(tmp_path):
+    from bert_lit.tokenizer import BertTokenizer
+    words = ["the", "cat", "sat", "on", "mat", "dog", "ran"]
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    tok = BertTokenizer(vocab)
+    torch.manual_seed(0)
+    both = perturbed(BertForPreTraining(small_config(vocab_size=12)))
+    alone = BertForMaskedLM(both.config)
+    alone.load_state_dict(both.state_dict(), strict=False)
+    text = "the cat [MASK] on the [MASK]"
+    assert pt.fill_mask(alone, tok, text, top_k=3) == pt.fill_mask(both, tok, text, top_k=3)
+    assert len(pt.fill_mask(alone, tok, text, top_k=3)) == 2

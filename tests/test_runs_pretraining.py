@@ -70,8 +70,8 @@ def temp_files(folder):
 
 
 def metrics(folder):
-    "The metrics lines, without the wall-clock seconds."
-    return [{k: v for k, v in json.loads(l).items() if k != "seconds"}
+    "The metrics lines, without the wall-clock fields (seconds, tokens per second)."
+    return [{k: v for k, v in json.loads(l).items() if k not in ("seconds", "tokens_per_s")}
             for l in (Path(folder) / "metrics.jsonl").read_text().splitlines()]
 
 
