@@ -5,6 +5,15 @@ __version__ = "0.1.0"
 __all__ = []
 
 # %% ../nbs/index.ipynb #6eb84b1a
+__doc__ = """bert_lit: BERT derived from first principles, as a book and a library.
+
+Models (transformers' names and checkpoints): BertModel, BertForPreTraining, BertForMaskedLM,
+BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering; BertTokenizer, BertConfig.
+Your own data: read_table / read_tagged / read_squad, text_classification_task, token_classification_task,
+squad_file_task, fit, predict, classify, tag, answer_questions; pipeline("fill-mask" | "text-classification" |
+"token-classification" | "question-answering" | "feature-extraction" | "sentence-embedding", model=FOLDER).
+Sentence vectors: sentence_embeddings, semantic_search. The command line: `bert-lit --help`.
+Every name is imported from its chapter's module on first use; the book explains each."""
 import importlib
 
 # public name -> module that defines it (chapters add their names here)
@@ -30,6 +39,25 @@ _exports = {
     "classify": "finetuning",
     "tag": "finetuning",
     "answer": "qa",
+    # your own data (issue 16): readers, tasks, training and prediction from Python
+    "FinetuneConfig": "finetuning",
+    "encode_texts": "finetuning",
+    "encode_words": "finetuning",
+    "predict": "finetuning",
+    "tag_words": "finetuning",
+    "read_table": "finetuning",
+    "read_tagged": "finetuning",
+    "text_classification_task": "finetuning",
+    "token_classification_task": "finetuning",
+    "finetune_and_test": "finetuning",
+    "qa_features": "qa",
+    "answer_questions": "qa",
+    "read_squad": "qa",
+    "squad_file_task": "qa",
+    "load_task_model": "cli",
+    "export_onnx": "speed",
+    "pipeline": "pipelines",
+    "Pipeline": "pipelines",
 }
 
 def __getattr__(name):

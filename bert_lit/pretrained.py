@@ -118,10 +118,12 @@ def match_weights(model, weights: dict) -> tuple[dict, LoadReport]:
     # the pooler is optional: a model built without one (a masked-LM or tagging model) has no place for it
     has_pooler = any(".pooler." in "." + k for k in state)
     is_spare_pooler = lambda k: not has_pooler and ".pooler." in "." + k
+    # ... and a checkpoint saved without one (a masked-LM model) leaves a model's pooler to be trained, as a head
+    is_new_pooler = lambda k: ".pooler." in "." + k and not any(".pooler." in "." + w for w in weights)
     tied = _tied_names(state)
     for k in state:
         if k not in weights and not any(t in weights for t in tied[k]):
-            (report.newly_initialized if is_head(k) else report.missing).append(k)
+            (report.newly_initialized if is_head(k) or is_new_pooler(k) else report.missing).append(k)
     for k in weights:
         if k not in state:
             (report.ignored if is_head(k) or is_spare_pooler(k) else report.unexpected).append(k)

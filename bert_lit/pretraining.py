@@ -627,7 +627,7 @@ def pretrain(out_dir, model, train_documents, eval_documents, vocab, data_config
             if (step % config.eval_every == 0 or last) and run.rank == 0:
                 run.log({"step": step, "split": "validation", **evaluate(model, eval_set)})
                 shown = {k: f"{v:.3f}" for k, v in run.records[-1].items() if k.endswith("accuracy")}
-            if step % config.save_every == 0 or last:
+            if step % config.save_every == 0 or last or run.stopping:   # Ctrl-C: save this step, then stop
                 run.save(step, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                          data=batches.state_dict(), budget=budget.state_dict())
             run.advance(**shown)

@@ -4,20 +4,22 @@
 __all__ = ['TASKS', 'QuestionAnsweringModelOutput', 'BertForQuestionAnswering', 'window_spans', 'best_context_window',
            'answer_token_span', 'qa_features', 'pad_features', 'best_answer', 'normalize_answer', 'exact_match_score',
            'f1_score', 'squad_evaluate', 'answer_questions', 'answer', 'cloze_questions', 'fixture_scores',
-           'cloze_qa_task']
+           'cloze_qa_task', 'read_squad', 'squad_features', 'squad_file_task']
 
 # %% ../nbs/10_qa.ipynb #44691197
 import collections
+import json
 import random
 import re
 import string
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from . import finetuning
-from .data import brown, detokenize, split, squad_fixture
+from .data import Answer, SquadExample, brown, detokenize, split, squad_fixture
 from .encoder import BertPreTrainedModel, ModelOutput
 from .finetuning import FinetuneTask, check_class_labels, classifier_parts, name_spans, predict
 from .tokenizer import pad
@@ -143,24 +145,26 @@ def _floats(x):
     "A 1-D tensor or a sequence as a list of Python floats."
     return x.tolist() if hasattr(x, "tolist") else [float(v) for v in x]
 
-def best_answer(features, start_logits, end_logits, context, n_best=20, max_answer_length=30):
-    "The valid span with the largest start + end logit over all windows of one example, as text of `context`."
+def best_answer(features, start_logits, end_logits, context, n_best=20, max_answer_length=30, null_answer=False):
+    "The valid span with the largest start + end logit over all windows of one example, as text of `context` (or '')."
     if n_best < 1: raise ValueError(f"n_best={n_best}: pass n_best >= 1 (the number of start and end candidates per window)")
     if max_answer_length < 1: raise ValueError(f"max_answer_length={max_answer_length}: pass max_answer_length >= 1 (in tokens)")
     if not len(features) == len(start_logits) == len(end_logits):
         raise ValueError(f"{len(features)} features but {len(start_logits)} start and {len(end_logits)} end logit rows; pass one row per feature")
-    best = dict(text="", start=0, end=0, score=float("-inf"))
+    best, null = dict(text="", start=0, end=0, score=float("-inf")), float("inf")
     for f, s_row, e_row in zip(features, start_logits, end_logits):
         T, offs, ok = len(f["input_ids"]), f["offsets"], f["max_context"]
         s, e = _floats(s_row)[:T], _floats(e_row)[:T]  # logits past T are padding
         if len(s) < T or len(e) < T: raise ValueError(f"a feature has {T} tokens but only {min(len(s), len(e))} logits; pass one logit per token")
         starts = sorted(range(T), key=lambda t: -s[t])[:n_best]
         ends = sorted(range(T), key=lambda t: -e[t])[:n_best]
+        null = min(null, s[0] + e[0])          # [CLS]: "no answer" (SQuAD v2), the least sure window speaks
         for i in starts:
             for j in ends:
                 if offs[i] is None or offs[j] is None or not ok[i] or j < i or j - i + 1 > max_answer_length: continue
                 if s[i] + e[j] > best["score"]:
                     best = dict(text=context[offs[i][0]:offs[j][1]], start=offs[i][0], end=offs[j][1], score=s[i] + e[j])
+    if null_answer and null > best["score"]: return dict(text="", start=0, end=0, score=null)
     return best
 
 # %% ../nbs/10_qa.ipynb #a68b6d56
@@ -179,6 +183,7 @@ def exact_match_score(prediction, ground_truth):
 def f1_score(prediction, ground_truth):
     "SQuAD's F1: harmonic mean of precision and recall of the normalised words the answers share."
     pred, gold = normalize_answer(prediction).split(), normalize_answer(ground_truth).split()
+    if not ground_truth: return float(not pred)   # SQuAD v2, no answer: only an empty prediction is right
     common = sum((collections.Counter(pred) & collections.Counter(gold)).values())
     if common == 0: return 0.0
     precision, recall = common / len(pred), common / len(gold)
@@ -186,7 +191,7 @@ def f1_score(prediction, ground_truth):
 
 # %% ../nbs/10_qa.ipynb #e45ca4b6
 def squad_evaluate(gold, predictions):
-    "SQuAD v1.1 exact match and F1 in percent: best over each question's gold answers, mean over questions."
+    "SQuAD exact match and F1 in percent: best over each question's gold answers ([''] for none, v2), mean over questions."
     if not gold: raise ValueError("no gold questions; pass {question_id: [answer texts]}")
     bad = [q for q, answers in gold.items() if isinstance(answers, str) or not answers]
     if bad: raise ValueError(f"gold answers of {bad[:5]} must be a non-empty list of texts (wrap a single answer: [text])")
@@ -200,8 +205,8 @@ def squad_evaluate(gold, predictions):
 
 # %% ../nbs/10_qa.ipynb #ea01fd2c
 def answer_questions(model, tokenizer, questions, contexts, max_length=384, doc_stride=128, max_query_length=64,
-                     n_best=20, max_answer_length=30, batch_size=32) -> list[dict]:
-    "The best answer span {'text', 'start', 'end', 'score'} in each context for its question (SQuAD v1.1: always a span)."
+                     n_best=20, max_answer_length=30, batch_size=32, null_answer=False) -> list[dict]:
+    "The best answer span {'text', 'start', 'end', 'score'} in each context for its question (or '': null_answer)."
     if len(questions) != len(contexts):
         raise ValueError(f"{len(questions)} questions for {len(contexts)} contexts; pass one context per question")
     features, owner = [], []
@@ -213,7 +218,7 @@ def answer_questions(model, tokenizer, questions, contexts, max_length=384, doc_
     grouped = [([], [], []) for _ in questions]
     for i, f, (s, e) in zip(owner, features, logits):
         grouped[i][0].append(f); grouped[i][1].append(s); grouped[i][2].append(e)
-    return [best_answer(f, s, e, c, n_best, max_answer_length) for (f, s, e), c in zip(grouped, contexts)]
+    return [best_answer(f, s, e, c, n_best, max_answer_length, null_answer) for (f, s, e), c in zip(grouped, contexts)]
 
 
 def answer(model, tokenizer, question, context, **kwargs) -> dict:
@@ -273,3 +278,80 @@ def cloze_qa_task(tokenizer, train_limit=4000, seed=0, max_length=128) -> Finetu
 
 
 TASKS = {**finetuning.TASKS, "cloze-qa": cloze_qa_task}     # every task of chapters 9 and 10
+
+# %% ../nbs/10_qa.ipynb #aee411e7
+def _squad_question(file, where, title, context, q) -> SquadExample:
+    "One question of a SQuAD file, checked: an id, a question, each answer at its answer_start (none if v2 impossible)."
+    if not isinstance(q, dict) or not isinstance(q.get("id"), str) or not q["id"]:
+        raise ValueError(f"{file}: {where} has no 'id'; give every question a unique id (a string)")
+    at = f"{file}: question {q['id']!r} ({where})"
+    if not isinstance(q.get("question"), str) or not q["question"].strip():
+        raise ValueError(f"{at} has an empty question; write its text or remove the question")
+    answers, impossible = q.get("answers", []), q.get("is_impossible", False)
+    if not isinstance(answers, list) or bool(answers) == bool(impossible):
+        raise ValueError(f"{at} has {'is_impossible: true and' if impossible else 'no'} answers; give a list of "
+                         "answers, or no answers and is_impossible: true (SQuAD v2)")
+    out = []
+    for k, a in enumerate(answers):
+        text, start = (a.get("text"), a.get("answer_start")) if isinstance(a, dict) else (None, None)
+        if not isinstance(text, str) or not text.strip() or type(start) is not int:
+            raise ValueError(f"{at}, answer {k}: needs a non-empty 'text' and an integer 'answer_start', not {a!r}")
+        found = context[start:start + len(text)] if start >= 0 else None
+        if found != text:
+            raise ValueError(f"{at}, answer {k}: {text!r} is not at character {start} of the context, which holds "
+                             f"{found!r} there; fix answer_start (or the text)")
+        out.append(Answer(text, start))
+    return SquadExample(q["id"], title, context, q["question"], tuple(out))
+
+
+def read_squad(path) -> list[SquadExample]:
+    "The questions of a SQuAD v1.1 or v2.0 JSON file; a v2 question without an answer has answers == ()."
+    try: doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a JSON file ({e}); pass a SQuAD file such as train-v1.1.json") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise ValueError(f"{path}: no 'data' list at the top; a SQuAD file holds "
+                         '{"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [...]}]}]}')
+    out = []
+    for i, art in enumerate(doc["data"]):
+        for j, p in enumerate(art.get("paragraphs", [None]) if isinstance(art, dict) else [None]):
+            where, ok = f"data[{i}].paragraphs[{j}]", isinstance(p, dict) and isinstance(p.get("context"), str)
+            if not ok or not p["context"].strip() or not isinstance(p.get("qas"), list):
+                raise ValueError(f"{path}: {where} needs a non-empty 'context' and a 'qas' list")
+            out += [_squad_question(path, f"{where}.qas[{k}]", art.get("title", ""), p["context"], q)
+                    for k, q in enumerate(p["qas"])]
+    twice = [i for i, n in collections.Counter(x.id for x in out).items() if n > 1]
+    if twice: raise ValueError(f"{path}: question ids used more than once: {twice[:5]}; make the ids unique")
+    if not out: raise ValueError(f"{path}: no questions; pass a SQuAD file with at least one question")
+    return out
+
+# %% ../nbs/10_qa.ipynb #6b24f2ee
+def squad_features(tokenizer, x, max_length=384, doc_stride=128) -> list[dict]:
+    "Labelled windows of a SquadExample: for its first answer, or (0, 0) = [CLS] in every window if it has none (v2)."
+    if not x.answers:
+        return [{**f, "start_positions": 0, "end_positions": 0}
+                for f in qa_features(tokenizer, x.question, x.context, max_length, doc_stride)]
+    a = x.answers[0]
+    return qa_features(tokenizer, x.question, x.context, max_length, doc_stride, answer=(a.text, a.start))
+
+
+def squad_file_task(tokenizer, train_limit=None, seed=0, max_length=384, *, train_file=None, validation_file=None,
+                    test_file=None) -> FinetuneTask:
+    "A user's SQuAD files: train on train_file; EM/F1 on validation_file, at the end on test_file (or validation)."
+    questions = read_squad(train_file) if train_file else []                 # none: a task only to score a model
+    items = questions if train_limit is None else random.Random(seed).sample(questions, min(train_limit, len(questions)))
+    stride, null = max_length // 3, any(not x.answers for x in questions)   # v2 training data: "no answer" allowed
+    train = [f for x in items for f in squad_features(tokenizer, x, max_length, stride)]
+    scored = {False: validation_file, True: test_file or validation_file}
+    read = {f: read_squad(f) for f in scored.values() if f is not None}      # checked now, not after training
+    null = null or not questions and any(not x.answers for qs in read.values() for x in qs)
+
+    def evaluate(model, final=False):
+        if scored[final] is None: return {}
+        qs = read[scored[final]]
+        preds = answer_questions(model, tokenizer, [x.question for x in qs], [x.context for x in qs], max_length,
+                                 stride, null_answer=null)
+        return squad_evaluate({x.id: [a.text for a in x.answers] or [""] for x in qs},
+                              {x.id: p["text"] for x, p in zip(qs, preds)})
+    return FinetuneTask(BertForQuestionAnswering, {}, train, evaluate,
+                        f"{len(items)} questions of {Path(train_file).name if train_file else 'no file'} ({len(train)} windows)")

@@ -3,10 +3,11 @@
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'is_whitespace', 'is_control', 'is_punctuation', 'is_chinese_char', 'strip_accents', 'lower',
            'BasicTokenizer', 'WordpieceTokenizer', 'load_vocab', 'save_vocab', 'truncated_lengths', 'build_inputs',
-           'BatchEncoding', 'pad', 'clean_up_tokenization', 'wordpiece_decode', 'BertTokenizer', 'train_wordpiece']
+           'BatchEncoding', 'pad', 'clean_up_tokenization', 'wordpiece_decode', 'BertTokenizer', 'read_tokenizer_json',
+           'CharSpan', 'train_wordpiece']
 
 # %% ../nbs/01_tokenizer.ipynb #a99f48a5
-import bisect, collections, heapq, importlib.resources, json, logging, math, operator, re, unicodedata
+import bisect, collections, heapq, importlib.resources, json, logging, math, operator, re, typing, unicodedata
 from pathlib import Path
 
 from .data import atomic_write
@@ -244,28 +245,33 @@ class BatchEncoding(dict):
         except KeyError: raise AttributeError(name) from None
     def to(self, device):
         "Move every tensor to `device` (for `return_tensors='pt'`)."
-        return BatchEncoding({k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()})
+        moved = BatchEncoding({k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()})
+        moved.__dict__.update(self.__dict__)  # the alignment of tokens to words and characters (section 1.4's API)
+        return moved
 
 # %% ../nbs/01_tokenizer.ipynb #bd65d2a0
-_PAD_VALUES = dict(token_type_ids=0, attention_mask=0, special_tokens_mask=1, offset_mapping=(0, 0))
+_PAD_VALUES = dict(token_type_ids=0, attention_mask=0, special_tokens_mask=1, offset_mapping=(0, 0), word_ids=None,
+                   sequence_ids=None)
 
-def pad(encs: list[dict], length: int | None, pad_id: int | None) -> list[dict]:
-    "Right-pad every example to `length` ([PAD] ids, attention 0); `None` leaves them as they are."
+def pad(encs: list[dict], length: int | None, pad_id: int | None, side: str = "right") -> list[dict]:
+    "Pad every example to `length` ([PAD] ids, attention 0) on the `side` given; `None` leaves them as they are."
     if length is None: return encs
     if pad_id is None: raise ValueError("the vocabulary has no [PAD]; pass padding=False")
-    return [{k: v + [pad_id if k == "input_ids" else _PAD_VALUES[k]] * (length - len(v)) for k, v in e.items()} for e in encs]
+    fill = lambda k, v: [pad_id if k == "input_ids" else _PAD_VALUES[k]] * (length - len(v))
+    return [{k: v + fill(k, v) if side == "right" else fill(k, v) + v for k, v in e.items()} for e in encs]
 
 def _collate(encs: list[dict], batched: bool, return_tensors) -> BatchEncoding:
-    "One BatchEncoding: lists (batch: list of lists) or, for return_tensors='pt', (B, T) tensors."
-    if return_tensors not in (None, "pt"): raise ValueError(f"return_tensors={return_tensors!r}: only 'pt' (PyTorch) or None")
+    "One BatchEncoding: lists (batch: list of lists) or, for return_tensors='pt' or 'np', (B, T) arrays."
+    if return_tensors not in (None, "pt", "np"):
+        raise ValueError(f"return_tensors={return_tensors!r}: expected 'pt' (PyTorch), 'np' (NumPy) or None")
     keys = encs[0].keys() if encs else ("input_ids", "token_type_ids", "attention_mask")
     out = {k: [e[k] for e in encs] if batched else encs[0][k] for k in keys}
-    if return_tensors == "pt":
-        import torch
+    if return_tensors:
         if len({len(e["input_ids"]) for e in encs}) > 1:
             raise ValueError("the sequences have different lengths and cannot form one tensor; pass padding=True")
-        out = {k: torch.tensor(v if batched else [v], dtype=torch.long) if encs else torch.zeros((0, 0), dtype=torch.long)
-               for k, v in out.items()}  # (B, T); offset_mapping (B, T, 2)
+        if return_tensors == "pt": import torch; array, empty = lambda v: torch.tensor(v, dtype=torch.long), torch.zeros((0, 0), dtype=torch.long)
+        else: import numpy; array, empty = lambda v: numpy.array(v, dtype=numpy.int64), numpy.zeros((0, 0), dtype=numpy.int64)
+        out = {k: array(v if batched else [v]) if encs else empty for k, v in out.items()}  # (B, T); offsets (B, T, 2)
     return BatchEncoding(out)
 
 # %% ../nbs/01_tokenizer.ipynb #399a9cc6
@@ -285,41 +291,223 @@ def wordpiece_decode(tokens: list[str]) -> str:
         out.append(clean_up_tokenization(t, do_not=True))
     return "".join(out)
 
+# %% ../nbs/01_tokenizer.ipynb #5279904d
+def _tokenizer_file(path) -> Path:
+    "The file to read a vocabulary from: `path` itself, or in a folder its vocab.txt, else its tokenizer.json."
+    path = Path(path)
+    if path.is_file(): return path
+    for name in ("vocab.txt", "tokenizer.json"):
+        if (path / name).is_file(): return path / name
+    raise FileNotFoundError(f"no vocab file at {path}: a folder must hold vocab.txt or tokenizer.json; "
+                            "pass such a folder or the file")
+
+def _vocab_of_tokens(tokens) -> dict[str, int]:
+    "token -> id for tokens in id order, refusing an empty or repeated token."
+    vocab = {}
+    for i, t in enumerate(tokens):
+        if not isinstance(t, str) or not t.strip():
+            raise ValueError(f"token {i} is {t!r}; every token must be a non-empty string")
+        if t in vocab: raise ValueError(f"token {t!r} appears twice (ids {vocab[t]} and {i}); remove one")
+        vocab[t] = i
+    return vocab
+
+def _read_vocab(vocab_file) -> tuple[Path | None, dict[str, int]]:
+    "(file, token -> id) of a vocab.txt, a folder holding one, or a list of tokens in id order (file None)."
+    if isinstance(vocab_file, (list, tuple)): return None, _vocab_of_tokens(vocab_file)
+    file = _tokenizer_file(vocab_file)
+    if file.suffix == ".json":
+        raise ValueError(f"{file} holds the tokenizer's settings as well as its vocabulary; load it with "
+                         f"BertTokenizer.from_pretrained({str(vocab_file)!r}), which reads them")
+    return file, load_vocab(file)
+
+# %% ../nbs/01_tokenizer.ipynb #1c238c77
+_SPECIAL_ORDER = ("unk_token", "sep_token", "pad_token", "cls_token", "mask_token")  # transformers' order
+_EXTRA = ("extra_special_tokens", "additional_special_tokens")  # transformers 5's name, and 4's
+
+def _special_kwargs(kwargs: dict) -> tuple[dict, list[str]]:
+    "The named special tokens and the extra ones among the constructor's keyword arguments; any other is refused."
+    unknown = sorted(set(kwargs) - {*SPECIAL_TOKENS, *_EXTRA})
+    if unknown: raise TypeError(f"BertTokenizer got unknown keyword arguments {unknown}; special tokens are {list(SPECIAL_TOKENS)}")
+    return {k: v for k, v in kwargs.items() if k in SPECIAL_TOKENS}, [t for k in _EXTRA for t in kwargs.get(k) or ()]
+
+def _side(value, name: str) -> str:
+    "`value`, if it is 'left' or 'right' (padding_side, truncation_side)."
+    if value not in ("left", "right"): raise ValueError(f"{name}={value!r}: expected 'left' or 'right'")
+    return value
+
 # %% ../nbs/01_tokenizer.ipynb #effffc63
 class BertTokenizer:
     "BERT's tokenizer: words (BasicTokenizer), then WordPiece, then `[CLS] A [SEP] B [SEP]`."
-    def __init__(self, vocab_file, do_lower_case=True, strip_accents=None, tokenize_chinese_chars=True,
-                 model_max_length=512, mode="default", **special_tokens):
-        self.vocab_file = Path(vocab_file)
-        if self.vocab_file.is_dir(): self.vocab_file = self.vocab_file / "vocab.txt"
-        if not self.vocab_file.is_file(): raise FileNotFoundError(f"no vocab file at {vocab_file}; pass a vocab.txt or a folder holding one")
-        self.vocab = load_vocab(self.vocab_file)
+    def __init__(self, vocab_file, do_lower_case=True, strip_accents=None, tokenize_chinese_chars=True, model_max_length=512,
+                 mode="default", max_input_chars_per_word=None, padding_side="right", truncation_side="right", **special_tokens):
+        named, extra = _special_kwargs(special_tokens)  # refuses an unknown keyword
+        self.vocab_file, self.vocab = _read_vocab(vocab_file)
         self.ids_to_tokens = list(self.vocab)
-        self.special = {**SPECIAL_TOKENS, **special_tokens}
+        self.special = {**SPECIAL_TOKENS, **named}
         if self.special["unk_token"] not in self.vocab:
-            raise ValueError(f"{self.vocab_file.name} has no unknown token {self.special['unk_token']!r}; add it (BERT vocabularies start with [PAD], [UNK], [CLS], [SEP], [MASK])")
+            raise ValueError(f"{self._source()} has no unknown token {self.special['unk_token']!r}; add it (BERT vocabularies start with [PAD], [UNK], [CLS], [SEP], [MASK])")
         self.do_lower_case, self.strip_accents, self.tokenize_chinese_chars = do_lower_case, strip_accents, tokenize_chinese_chars
         self.model_max_length, self.mode = model_max_length, mode
+        self.padding_side, self.truncation_side = _side(padding_side, "padding_side"), _side(truncation_side, "truncation_side")
         self.basic = BasicTokenizer(do_lower_case, strip_accents, tokenize_chinese_chars, mode)
-        self.wordpiece = WordpieceTokenizer(self.vocab, self.special["unk_token"], 200 if mode == "google" else 100)
+        if max_input_chars_per_word is None: max_input_chars_per_word = 200 if mode == "google" else 100
+        self.wordpiece = WordpieceTokenizer(self.vocab, self.special["unk_token"], max_input_chars_per_word)
         present = sorted((t for t in self.special.values() if t in self.vocab), key=len, reverse=True)
-        self.all_special_ids = sorted(self.vocab[t] for t in present)
         # the default mode keeps a literal "[MASK]" (any special token) in the text whole; Google's does not
         self._special_re = re.compile("(" + "|".join(map(re.escape, present)) + ")") if mode == "default" else None
-        self._word_ids = {}
-        self._warned_too_long = False
+        self._special_first, self._normalized_re = {t[0] for t in present}, None
+        self._added, self._added_special, self._new_tokens, self.extra_special_tokens = {}, set(), [], []  # section 1.4's API
+        self._word_ids, self._warned_too_long = {}, False
+        if extra: self.add_special_tokens({"extra_special_tokens": extra})
 
     def __getattr__(self, name):  # cls_token_id, pad_token, ...
         special = self.__dict__.get("special", {})
         if name in special: return special[name]
-        if name.endswith("_id") and name[:-3] in special: return self.vocab.get(special[name[:-3]])
+        if name.endswith("_id") and name[:-3] in special: return self._token_id(special[name[:-3]])
         raise AttributeError(name)
 
+    def _token_id(self, token: str) -> int | None: return self._added.get(token, self.vocab.get(token))
+    @property
+    def all_special_tokens(self) -> list[str]: return list(dict.fromkeys([self.special[k] for k in _SPECIAL_ORDER] + self.extra_special_tokens))
+    @property
+    def all_special_ids(self) -> list[int]:
+        return [i if i is not None else self.vocab[self.special["unk_token"]] for i in map(self._token_id, self.all_special_tokens)]
     @property
     def vocab_size(self) -> int: return len(self.vocab)
-    def __len__(self) -> int: return len(self.vocab)
-    def get_vocab(self) -> dict[str, int]: return dict(self.vocab)
+    def __len__(self) -> int: return len(self.vocab) + len(self._new_tokens)
+    def get_vocab(self) -> dict[str, int]: return {**self.vocab, **self._added}
+    def _source(self) -> str: return self.vocab_file.name if self.vocab_file else "the vocabulary"
     def __repr__(self): return f"BertTokenizer(vocab_size={self.vocab_size}, do_lower_case={self.do_lower_case}, mode={self.mode!r})"
+
+# %% ../nbs/01_tokenizer.ipynb #b9826210
+def _json_file(file) -> dict:
+    "The JSON object in `file`; a damaged file is named, with the place where the parser stopped."
+    file = Path(file)
+    try: obj = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{file}: not valid JSON ({e}); the file is damaged: write or download it again") from None
+    if not isinstance(obj, dict): raise ValueError(f"{file}: expected a JSON object {{...}}, found a {type(obj).__name__}")
+    return obj
+
+def _vocab_tokens(vocab, file: Path) -> list[str]:
+    "The tokens of tokenizer.json's model.vocab (token -> id) in id order; refuses repeated ids and gaps."
+    if not isinstance(vocab, dict) or not vocab:
+        raise ValueError(f"{file}: model.vocab must be a non-empty object token -> id, found {vocab!r:.40}")
+    by_id = {}
+    for token, i in vocab.items():
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise ValueError(f"{file}: model.vocab[{token!r}] = {i!r} is not an integer id")
+        if i in by_id:
+            raise ValueError(f"{file}: tokens {by_id[i]!r} and {token!r} both have id {i}; each id must belong to one token")
+        if not token.strip() or "\n" in token or "\r" in token:  # vocab.txt (one token a line) could not hold it
+            raise ValueError(f"{file}: token {token!r} (id {i}) is blank or holds a line break; a WordPiece token cannot")
+        by_id[i] = token
+    gap = next((i for i in range(len(by_id)) if i not in by_id), None)
+    if gap is not None:
+        raise ValueError(f"{file}: model.vocab has no token with id {gap}; ids must run from 0 to {len(by_id) - 1} without gaps")
+    return [by_id[i] for i in range(len(by_id))]
+
+# %% ../nbs/01_tokenizer.ipynb #0030b138
+_WORDPIECE_DECODER = {"type": "WordPiece", "prefix": "##", "cleanup": True}
+
+def _check_bert_parts(j: dict, file: Path) -> None:
+    "Refuse a tokenizer.json whose pipeline is not BERT's WordPiece one, naming the part, what it is and what is read."
+    def refuse(part, found, supported): raise ValueError(f"{file}: {part} is {found!r}; bert_lit reads {supported}")
+    model, norm, pre, dec = (j.get(k) if isinstance(j.get(k), dict) else {} for k in ("model", "normalizer", "pre_tokenizer", "decoder"))
+    if model.get("type") != "WordPiece":
+        refuse("model.type", model.get("type"), "WordPiece models (BERT's) only, not BPE, Unigram or WordLevel")
+    if model.get("continuing_subword_prefix", "##") != "##":
+        refuse("model.continuing_subword_prefix", model["continuing_subword_prefix"], "'##' only")
+    if norm.get("type") != "BertNormalizer": refuse("normalizer.type", norm.get("type"), "BertNormalizer only")
+    if norm.get("clean_text", True) is not True:
+        refuse("normalizer.clean_text", norm["clean_text"], "true only (BERT drops control characters)")
+    for k in ("lowercase", "handle_chinese_chars", "strip_accents"):
+        if not isinstance(norm.get(k, True), bool) and not (k == "strip_accents" and norm[k] is None):
+            raise TypeError(f"{file}: normalizer.{k}={norm[k]!r} must be true or false (a JSON boolean)")
+    if pre != {"type": "BertPreTokenizer"}: refuse("pre_tokenizer", pre.get("type"), "BertPreTokenizer only")
+    if dec and {**_WORDPIECE_DECODER, **dec} != _WORDPIECE_DECODER: refuse("decoder", dec, f"{_WORDPIECE_DECODER} only")
+
+def _bert_template(cls_token: str, sep_token: str, vocab: dict) -> dict:
+    "BERT's TemplateProcessing: [CLS] $A [SEP] (type id 0), then $B [SEP] (type id 1), as transformers writes it."
+    special = lambda t, type_id: {"SpecialToken": {"id": t, "type_id": type_id}}
+    seq = lambda s, type_id: {"Sequence": {"id": s, "type_id": type_id}}
+    single = [special(cls_token, 0), seq("A", 0), special(sep_token, 0)]
+    return {"type": "TemplateProcessing", "single": single, "pair": single + [seq("B", 1), special(sep_token, 1)],
+            "special_tokens": {t: {"id": t, "ids": [vocab[t]], "tokens": [t]} for t in (cls_token, sep_token)}}
+
+def _cls_sep(post, vocab: dict, file: Path) -> dict:
+    "cls_token and sep_token of BERT's post-processor (TemplateProcessing, or the older BertProcessing); others are refused."
+    if post is None: return {}  # transformers' BertTokenizer adds [CLS] ... [SEP] all the same
+    try:
+        if post.get("type") == "BertProcessing": (cls_token, _), (sep_token, _) = post["cls"], post["sep"]
+        else: cls_token, sep_token = post["single"][0]["SpecialToken"]["id"], post["single"][-1]["SpecialToken"]["id"]
+        if cls_token in vocab and sep_token in vocab:
+            older = dict(type="BertProcessing", cls=[cls_token, vocab[cls_token]], sep=[sep_token, vocab[sep_token]])
+            if post in (_bert_template(cls_token, sep_token, vocab), older): return dict(cls_token=cls_token, sep_token=sep_token)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError): pass
+    raise ValueError(f"{file}: post_processor ({post.get('type') if isinstance(post, dict) else post!r}) is not BERT's "
+                     "template [CLS] $A [SEP] / [CLS] $A [SEP] $B:1 [SEP]:1 with the vocabulary's ids; bert_lit reads that one only")
+
+# %% ../nbs/01_tokenizer.ipynb #8ef1c969
+def _check_added_tokens(added, vocab: dict, specials: set, file: Path) -> list[tuple[str, bool]]:
+    "The added tokens to add back, (content, special) in id order; each must have its vocabulary id or the next new id."
+    out, next_id = [], len(vocab)
+    for t in added:
+        t = t if isinstance(t, dict) else {"content": t}
+        content, i, special = t.get("content"), t.get("id"), t.get("special", False) is True
+        if not isinstance(content, str) or not content.strip() or vocab.get(content, next_id) != i:
+            raise ValueError(f"{file}: added token {content!r} (id {i}) has neither its id in model.vocab nor the next new "
+                             f"id {next_id}; bert_lit adds tokens after the vocabulary, in id order")
+        if any(t.get(k) for k in ("single_word", "lstrip", "rstrip")) or t.get("normalized", not special) is special:
+            raise ValueError(f"{file}: added token {content!r} sets single_word, lstrip or rstrip, or normalized="
+                             f"{t.get('normalized')} with special={special}; bert_lit matches special tokens as written and "
+                             "other added tokens after normalization")
+        next_id += i == next_id
+        if not (special and content in specials): out.append((content, special))
+    return out
+
+def read_tokenizer_json(path) -> tuple[list[str], dict]:
+    "The tokens (in id order) and BertTokenizer options of a WordPiece tokenizer.json; refuses what this class cannot honour."
+    file = Path(path)
+    j = _json_file(file)
+    _check_bert_parts(j, file)
+    model, norm = j["model"], j["normalizer"]
+    tokens = _vocab_tokens(model.get("vocab"), file)
+    vocab = {t: i for i, t in enumerate(tokens)}
+    settings = dict(do_lower_case=norm.get("lowercase", True), strip_accents=norm.get("strip_accents"),
+                    tokenize_chinese_chars=norm.get("handle_chinese_chars", True), unk_token=model.get("unk_token", "[UNK]"),
+                    **_cls_sep(j.get("post_processor"), vocab, file))
+    if isinstance(j.get("padding"), dict) and "pad_token" in j["padding"]:  # transformers takes [PAD] from here too
+        settings["pad_token"] = j["padding"]["pad_token"]
+    tokens_named = {k: v for k, v in settings.items() if k.endswith("_token")}
+    bad = next((k for k, v in tokens_named.items() if not isinstance(v, str)), None)
+    if bad: raise TypeError(f"{file}: {bad}={settings[bad]!r} must be a string such as {SPECIAL_TOKENS[bad]!r}")
+    if settings["unk_token"] not in vocab:
+        raise ValueError(f"{file}: model.unk_token {settings['unk_token']!r} is not in model.vocab; add it")
+    n = model.get("max_input_chars_per_word", 100)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{file}: model.max_input_chars_per_word={n!r} must be a positive integer")
+    added = _check_added_tokens(j.get("added_tokens") or [], vocab, {*SPECIAL_TOKENS.values(), *tokens_named.values()}, file)
+    return tokens, {**settings, "max_input_chars_per_word": n, **({"added_tokens": added} if added else {})}
+
+# %% ../nbs/01_tokenizer.ipynb #1420ef6e
+def _tokenizer_json(tokens, do_lower_case=True, strip_accents=None, tokenize_chinese_chars=True,
+                    max_input_chars_per_word=100, added=(), **special_tokens) -> dict:
+    "BERT's tokenizer as the `tokenizers` library describes it in tokenizer.json, as plain dicts."
+    vocab, special = {t: i for i, t in enumerate(tokens)}, {**SPECIAL_TOKENS, **special_tokens}
+    cls_token, sep_token = special["cls_token"], special["sep_token"]
+    entries = {vocab[t]: (t, True) for t in set(special.values()) if isinstance(t, str) and t in vocab}
+    entries.update({i: (t, is_special) for i, t, is_special in added})  # special: matched as written
+    return {"version": "1.0", "truncation": None, "padding": None,
+            "added_tokens": [dict(id=i, content=t, single_word=False, lstrip=False, rstrip=False, normalized=not s, special=s)
+                             for i, (t, s) in sorted(entries.items())],
+            "normalizer": dict(type="BertNormalizer", clean_text=True, handle_chinese_chars=tokenize_chinese_chars,
+                               strip_accents=strip_accents, lowercase=do_lower_case),
+            "pre_tokenizer": {"type": "BertPreTokenizer"},
+            "post_processor": _bert_template(cls_token, sep_token, vocab) if {cls_token, sep_token} <= vocab.keys() else None,
+            "decoder": dict(_WORDPIECE_DECODER),
+            "model": dict(type="WordPiece", unk_token=special["unk_token"], continuing_subword_prefix="##",
+                          max_input_chars_per_word=max_input_chars_per_word, vocab=vocab)}
 
 # %% ../nbs/01_tokenizer.ipynb #5c261999
 _FLAGS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
@@ -334,28 +522,65 @@ def _check_config(config: dict, file: Path) -> dict:
             raise TypeError(f"{file.name}: model_max_length={v!r} must be an integer (or null for no limit)")
         if k in SPECIAL_TOKENS and v is not None and not isinstance(v, str):
             raise TypeError(f"{file.name}: {k}={v!r} must be a string such as {SPECIAL_TOKENS[k]!r}")
-    args = {k: config[k] for k in (*_FLAGS, "model_max_length", *SPECIAL_TOKENS) if config.get(k) is not None}
+        if k in _EXTRA and v and not (isinstance(v, list) and all(isinstance(t, str) for t in v)):
+            raise TypeError(f"{file.name}: {k}={v!r:.60} must be a list of strings (the extra special tokens)")
+    args = {k: config[k] for k in (*_FLAGS, "model_max_length", *SPECIAL_TOKENS, "padding_side", "truncation_side")
+            if config.get(k) is not None}
+    extra = [t for k in _EXTRA for t in config.get(k) or ()]
+    if extra: args["extra_special_tokens"] = extra
     if "model_max_length" in args:  # transformers writes a huge number for "no limit"
         args["model_max_length"] = None if args["model_max_length"] > 1e12 else int(args["model_max_length"])
     return args
 
+# %% ../nbs/01_tokenizer.ipynb #316af935
 @patch_to(BertTokenizer)
 @classmethod
 def from_pretrained(cls, path, **kwargs):
-    "Load from a folder with vocab.txt (and tokenizer_config.json if present), or from a vocab.txt."
-    path = Path(path)
-    config_file = path / "tokenizer_config.json" if path.is_dir() else path.with_name("tokenizer_config.json")
-    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
-    return cls(path, **{**_check_config(config, config_file), **kwargs})
+    "Load a folder (vocab.txt, else tokenizer.json; tokenizer_config.json if present), a vocab.txt or a tokenizer.json."
+    file = _tokenizer_file(path)
+    config_file = file.with_name("tokenizer_config.json")
+    raw = _json_file(config_file) if config_file.is_file() else {}
+    config = _check_config(raw, config_file)
+    extra = config.pop("extra_special_tokens", None)  # added after the tokens of tokenizer.json, which have fixed ids
+    if file.suffix != ".json":
+        beside, vocab = file.with_name("tokenizer.json"), load_vocab(file)
+        added = _check_added_tokens(_json_file(beside).get("added_tokens") or [], vocab, set(), beside) if beside.is_file() else []
+        return cls(file, **{**config, **kwargs})._add_back(added, extra)
+    tokens, settings = read_tokenizer_json(file)
+    added = settings.pop("added_tokens", [])
+    clash = next((k for k, v in settings.items() if k in raw and raw[k] != v and k not in kwargs), None)
+    if clash:
+        raise ValueError(f"{file.name} has {clash}={settings[clash]!r} but {config_file.name} has {raw[clash]!r}: transformers "
+                         f"would follow {config_file.name}, the tokenizers library {file.name}; pass {clash}=... to choose")
+    tokenizer = cls(tokens, **{**settings, **config, **kwargs})
+    tokenizer.vocab_file = file  # named in messages
+    return tokenizer._add_back(added, extra)
 
 @patch_to(BertTokenizer)
-def save_pretrained(self, folder) -> tuple[Path, Path]:
-    "Write vocab.txt and tokenizer_config.json (loadable by this class and by transformers)."
+def _add_back(self, added: list[tuple[str, bool]], extra: list[str] | None) -> "BertTokenizer":
+    "Add a folder's added tokens in id order (so that they get their ids again), then set its extra special tokens."
+    added = [(t, special) for t, special in added if not (t in self.special.values() and t in self.vocab)]
+    for content, special in added: self.add_tokens([content], special_tokens=special)
+    extra = extra if extra is not None else [t for t, special in added if special and t not in self.special.values()]
+    if extra: self.add_special_tokens({"extra_special_tokens": extra})
+    return self
+
+# %% ../nbs/01_tokenizer.ipynb #c71ffeef
+@patch_to(BertTokenizer)
+def save_pretrained(self, folder) -> tuple[Path, Path, Path]:
+    "Write vocab.txt, tokenizer.json and tokenizer_config.json (loadable here, by transformers and by tokenizers)."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     vocab = save_vocab(self.ids_to_tokens, folder / "vocab.txt")
-    config = dict(tokenizer_class="BertTokenizer", do_lower_case=self.do_lower_case, strip_accents=self.strip_accents,
-                  tokenize_chinese_chars=self.tokenize_chinese_chars, model_max_length=self.model_max_length, **self.special)
-    return vocab, atomic_write(folder / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
+    options = dict(do_lower_case=self.do_lower_case, strip_accents=self.strip_accents,
+                   tokenize_chinese_chars=self.tokenize_chinese_chars)
+    added = [(i, t, t in self._added_special) for t, i in self._added.items()]
+    described = _tokenizer_json(self.ids_to_tokens, **options, **self.special, added=added,
+                                max_input_chars_per_word=self.wordpiece.max_input_chars_per_word)
+    described = atomic_write(folder / "tokenizer.json", json.dumps(described, indent=2, ensure_ascii=False) + "\n")
+    config = dict(tokenizer_class="BertTokenizer", **options, model_max_length=self.model_max_length, padding_side=self.padding_side,
+                  truncation_side=self.truncation_side, **self.special)
+    if self.extra_special_tokens: config["extra_special_tokens"] = self.extra_special_tokens
+    return vocab, described, atomic_write(folder / "tokenizer_config.json", json.dumps(config, indent=2) + "\n")
 
 # %% ../nbs/01_tokenizer.ipynb #7dab8dc9
 def _check_text(text, what="text"):
@@ -365,9 +590,9 @@ def _check_text(text, what="text"):
     raise TypeError(f"{what} must be a str (or a list of str for a batch), got {type(text).__name__}")
 
 @patch_to(BertTokenizer)
-def _pieces(self, text: str):
+def _special_pieces(self, text: str):
     "Split at literal special tokens: yields (piece, start, is_special)."
-    if self._special_re is None or "[" not in text:
+    if self._special_re is None or not any(c in text for c in self._special_first):
         yield text, 0, False; return
     start = 0
     for i, piece in enumerate(self._special_re.split(text)):
@@ -375,12 +600,20 @@ def _pieces(self, text: str):
         start += len(piece)
 
 @patch_to(BertTokenizer)
+def _pieces(self, text: str):
+    "Split at special tokens (as written), then at added tokens (section 1.4's API): (piece, start, token id or None)."
+    for piece, start, special in self._special_pieces(text):
+        if special: yield piece, start, self._token_id(piece)
+        elif self._normalized_re is None: yield piece, start, None
+        else: yield from self._added_pieces(piece, start)
+
+@patch_to(BertTokenizer)
 def tokenize(self, text: str) -> list[str]:
     "WordPiece tokens of `text` (no [CLS]/[SEP]): 'Unaffable!' -> ['una', '##ffa', '##ble', '!']."
     text = _check_text(text)
     tokens = []
-    for piece, _, special in self._pieces(text):
-        if special: tokens.append(piece); continue
+    for piece, _, i in self._pieces(text):
+        if i is not None: tokens.append(piece if self._special_re and self._special_re.fullmatch(piece) else self._normalize(piece)); continue
         for word in self.basic.tokenize(piece): tokens += self.wordpiece.tokenize(word)
     return tokens
 
@@ -389,8 +622,8 @@ def tokenize(self, text: str) -> list[str]:
 def _ids(self, text: str) -> list[int]:
     "Token ids of `text` without special tokens (fast path: per-word cache of ids)."
     ids, cache = [], self._word_ids
-    for piece, _, special in self._pieces(text):
-        if special: ids.append(self.vocab[piece]); continue
+    for piece, _, i in self._pieces(text):
+        if i is not None: ids.append(i); continue
         for word in self.basic.tokenize(piece):
             word_ids = cache.get(word)
             if word_ids is None:
@@ -417,58 +650,98 @@ def _as_id_list(ids, nested=False):
 def convert_tokens_to_ids(self, tokens):
     "Id of a token (or a list of them); unknown tokens get the id of [UNK]."
     unk = self.vocab[self.special["unk_token"]]
-    if isinstance(tokens, str): return self.vocab.get(tokens, unk)
-    return [self.vocab.get(t, unk) for t in tokens]
+    if isinstance(tokens, str): return self._added.get(tokens, self.vocab.get(tokens, unk))
+    return [self._added.get(t, self.vocab.get(t, unk)) for t in tokens]
 
 @patch_to(BertTokenizer)
 def convert_ids_to_tokens(self, ids, skip_special_tokens=False):
     "Token of an id (or a list of them); ids must be integers (a float is refused, not rounded)."
     if hasattr(ids, "tolist"): ids = ids.tolist()
     if isinstance(ids, str) or not hasattr(ids, "__iter__"): return self._token(_as_id(ids))
-    return [self._token(i) for i in _as_id_list(ids) if not (skip_special_tokens and i in self.all_special_ids)]
+    skip = set(self.all_special_ids) if skip_special_tokens else ()
+    return [self._token(i) for i in _as_id_list(ids) if i not in skip]
 
 @patch_to(BertTokenizer)
 def _token(self, i: int) -> str:
-    if not 0 <= i < len(self.ids_to_tokens): raise ValueError(f"token id {i} is outside the vocabulary (0..{len(self.ids_to_tokens) - 1})")
-    return self.ids_to_tokens[i]
+    if not 0 <= i < len(self): raise ValueError(f"token id {i} is outside the vocabulary (0..{len(self) - 1})")
+    if i < len(self.ids_to_tokens): return self.ids_to_tokens[i]
+    t = self._new_tokens[i - len(self.ids_to_tokens)]  # an added token: as matched, normalized unless special
+    return t if t in self._added_special else self._normalize(t)
 
 # %% ../nbs/01_tokenizer.ipynb #c1ef3477
 @patch_to(BertTokenizer)
 def _ids_and_offsets(self, text: str):
-    "Token ids of `text` and, per token, the (start, end) characters of `text` it came from."
-    ids, offsets = [], []
-    for piece, base, special in self._pieces(text):
-        if special: ids.append(self.vocab[piece]); offsets.append((base, base + len(piece))); continue
+    "Token ids of `text`, per token the (start, end) characters of `text` it came from, and the index of its word."
+    ids, offsets, words, n = [], [], [], 0  # n: words so far
+    for piece, base, i in self._pieces(text):
+        if i is not None: ids.append(i); offsets.append((base, base + len(piece))); words.append(n); n += 1; continue
         for word, origin in self.basic.words_with_offsets(piece):
             spans = self.wordpiece.spans(word) or [(0, len(word))]
             for t, (s, e) in zip(self.wordpiece.tokenize(word), spans):
-                ids.append(self.vocab[t]); offsets.append((base + origin[s], base + origin[e - 1] + 1))
-    return ids, offsets
+                ids.append(self.vocab[t]); offsets.append((base + origin[s], base + origin[e - 1] + 1)); words.append(n)
+            n += 1
+    return ids, offsets, words
 
 # %% ../nbs/01_tokenizer.ipynb #719a8c6c
 @patch_to(BertTokenizer)
 def _special_id(self, name: str) -> int:
     token = self.special[name]
-    if token not in self.vocab: raise ValueError(f"{self.vocab_file.name} has no {token}, needed here; add it or pass add_special_tokens=False / padding=False")
-    return self.vocab[token]
+    if self._token_id(token) is None: raise ValueError(f"{self._source()} has no {token}, needed here; add it or pass add_special_tokens=False / padding=False")
+    return self._token_id(token)
 
 @patch_to(BertTokenizer)
-def _encode_one(self, a, b, add_special_tokens, strategy, max_length, offsets):
-    "One example as a dict of lists: truncate, then `[CLS] A [SEP] B [SEP]` with type ids and masks."
-    ids_a, offs_a = self._ids_and_offsets(a) if offsets else (self._ids(a), None)
-    ids_b, offs_b = (self._ids_and_offsets(b) if offsets else (self._ids(b), None)) if b is not None else (None, None)
-    n_special = (2 if b is None else 3) if add_special_tokens else 0
-    if strategy:
-        if max_length < n_special: raise ValueError(f"max_length={max_length} leaves no room: the special tokens alone need {n_special}")
-        n_a, n_b = truncated_lengths(len(ids_a), None if b is None else len(ids_b), max_length - n_special, strategy)
-        ids_a, offs_a = ids_a[:n_a], offs_a and offs_a[:n_a]
-        if b is not None: ids_b, offs_b = ids_b[:n_b], offs_b and offs_b[:n_b]
-    enc = build_inputs(ids_a, ids_b, self._special_id("cls_token") if add_special_tokens else None,
-                       self._special_id("sep_token") if add_special_tokens else None)
-    if offsets:
-        none = [(0, 0)] if add_special_tokens else []
-        enc["offset_mapping"] = none + offs_a + none + ((offs_b + none) if b is not None else [])
+def _sequence(self, text, offsets: bool) -> dict:
+    "One segment as parallel lists: ids and, with `offsets`, character spans and word indices; a list of str is pre-split words."
+    if isinstance(text, str):
+        if not offsets: return dict(ids=self._ids(text))
+        return dict(zip(("ids", "offsets", "words"), self._ids_and_offsets(text)))
+    parts = [self._sequence(w, offsets) for w in text]
+    seq = {k: [x for p in parts for x in p[k]] for k in (("ids", "offsets") if offsets else ("ids",))}
+    if offsets: seq["words"] = [i for i, p in enumerate(parts) for _ in p["ids"]]  # word i of the list is word i
+    return seq
+
+def _windows(n: int, keep: int, stride: int = 0, side: str = "right") -> list[tuple[int, int]]:
+    "Spans [start, stop) of `keep` of `n` tokens: the kept one first, then the cut rest, each overlapping the last by `stride`."
+    if keep >= n: return [(0, n)]
+    if keep == 0: return [(0, 0)]
+    if stride >= keep: raise ValueError(f"stride={stride} must be smaller than the {keep} tokens each window keeps; lower it or raise max_length")
+    spans, start, stop = [], 0, n
+    while not spans or (spans[-1][1] < n if side == "right" else spans[-1][0] > 0):
+        if side == "right": spans.append((start, min(start + keep, n))); start += keep - stride
+        else: spans.append((max(stop - keep, 0), stop)); stop -= keep - stride
+    return spans
+
+def _window_pairs(wa, wb=None) -> list[tuple]:
+    "Rows as `tokenizers` orders them: (A0, B0), each later window of A with every window of B, then A0 with B's later ones."
+    if wb is None: return [(w,) for w in wa]
+    return [(wa[0], wb[0])] + [(x, y) for x in wa[1:] for y in wb] + [(wa[0], y) for y in wb[1:]]
+
+# %% ../nbs/01_tokenizer.ipynb #a7c4d877
+@patch_to(BertTokenizer)
+def _row(self, seqs: list[dict], spans, add_special_tokens: bool) -> dict:
+    "One row: the span of A (and of B) between special tokens, with type ids and masks; offsets, word and sequence ids if computed."
+    parts = [{k: v[s:e] for k, v in seq.items()} for seq, (s, e) in zip(seqs, spans)]
+    cls, sep = (self._special_id("cls_token"), self._special_id("sep_token")) if add_special_tokens else (None, None)
+    enc = build_inputs(parts[0]["ids"], parts[1]["ids"] if len(parts) > 1 else None, cls, sep)
+    if "offsets" in parts[0]:
+        edge = lambda x: [x] if add_special_tokens else []
+        enc["offset_mapping"] = edge((0, 0)) + [o for p in parts for o in p["offsets"] + edge((0, 0))]
+        enc["word_ids"] = edge(None) + [w for p in parts for w in p["words"] + edge(None)]
+        enc["sequence_ids"] = edge(None) + [x for i, p in enumerate(parts) for x in [i] * len(p["ids"]) + edge(None)]
     return enc
+
+@patch_to(BertTokenizer)
+def _encode_one(self, a, b, add_special_tokens, strategy, max_length, offsets, stride=0, overflow=False) -> list[dict]:
+    "One example as rows (one per window with `overflow`): truncate, then `[CLS] A [SEP] B [SEP]` with type ids and masks."
+    seqs = [self._sequence(a, offsets)] + ([self._sequence(b, offsets)] if b is not None else [])
+    lengths = [len(s["ids"]) for s in seqs]
+    windows = [[(0, n)] for n in lengths]
+    if strategy:
+        n_special = len(seqs) + 1 if add_special_tokens else 0
+        if max_length < n_special: raise ValueError(f"max_length={max_length} leaves no room: the special tokens alone need {n_special}")
+        keep = truncated_lengths(lengths[0], lengths[1] if b is not None else None, max_length - n_special, strategy)
+        windows = [_windows(n, k, stride if overflow else 0, self.truncation_side)[:None if overflow else 1] for n, k in zip(lengths, keep)]
+    return [self._row(seqs, spans, add_special_tokens) for spans in _window_pairs(*windows)]
 
 # %% ../nbs/01_tokenizer.ipynb #002ceb83
 _log = logging.getLogger("bert_lit.tokenizer")
@@ -486,14 +759,19 @@ def _truncation(self, truncation, max_length, padding):
     return strategy, max_length
 
 @patch_to(BertTokenizer)
-def _padded_length(self, encs, padding, max_length):
-    "Length to pad every example to, or None."
+def _padded_length(self, encs, padding, max_length, pad_to_multiple_of=None, strategy=None):
+    "Length to pad every example to (rounded up to a multiple of `pad_to_multiple_of`), or None."
     if padding in (False, None, "do_not_pad"): return None
-    if padding is True or padding == "longest": return max((len(e["input_ids"]) for e in encs), default=0)
-    if padding == "max_length":
+    if padding is True or padding == "longest": n = max((len(e["input_ids"]) for e in encs), default=0)
+    elif padding == "max_length":
         if max_length is None: raise ValueError("padding='max_length' needs max_length=... (the tokenizer has no model_max_length)")
-        return max_length
-    raise ValueError(f"padding={padding!r}: expected True, False, 'longest' or 'max_length'")
+        n = max_length
+    else: raise ValueError(f"padding={padding!r}: expected True, False, 'longest' or 'max_length'")
+    if not pad_to_multiple_of: return n
+    if strategy and max_length % pad_to_multiple_of:
+        raise ValueError(f"truncation to max_length={max_length} and padding to a multiple of {pad_to_multiple_of} are both on; "
+                         f"pass a max_length that is a multiple of {pad_to_multiple_of}")
+    return -(-n // pad_to_multiple_of) * pad_to_multiple_of
 
 @patch_to(BertTokenizer)
 def _warn_if_too_long(self, encs):
@@ -506,34 +784,75 @@ def _warn_if_too_long(self, encs):
 
 # %% ../nbs/01_tokenizer.ipynb #cbe9e895
 @patch_to(BertTokenizer)
-def __call__(self, text, text_pair=None, add_special_tokens=True, padding=False, truncation=None, max_length=None,
-             return_tensors=None, return_token_type_ids=True, return_attention_mask=True,
-             return_offsets_mapping=False, return_special_tokens_mask=False) -> BatchEncoding:
+def _examples(self, text, text_pair=None, is_split_into_words=False) -> tuple[bool, list]:
+    "(batched?, [(A, B or None)]) from a text, a pair, a batch of texts (and pairs) or of (text, pair) tuples."
+    def one(t, what):
+        if not is_split_into_words: return _check_text(t, what)
+        if not isinstance(t, (list, tuple)): raise TypeError(f"{what} must be a list of words (is_split_into_words=True), got {type(t).__name__}")
+        return [_check_text(w, f"{what}[{i}]") for i, w in enumerate(t)]
+    nested = lambda t: isinstance(t, (list, tuple))
+    batched = nested(text) and (not is_split_into_words or (len(text) > 0 and nested(text[0])))
+    if not batched: return False, [(one(text, "text"), None if text_pair is None else one(text_pair, "text_pair"))]
+    if text_pair is not None:
+        if not nested(text_pair) or len(text_pair) != len(text): raise ValueError("text_pair must be a list as long as the batch of texts")
+        return True, [(one(a, f"text[{i}]"), one(b, f"text_pair[{i}]")) for i, (a, b) in enumerate(zip(text, text_pair))]
+    if is_split_into_words or not any(map(nested, text)): return True, [(one(t, f"text[{i}]"), None) for i, t in enumerate(text)]
+    bad = next((i for i, t in enumerate(text) if not (nested(t) and len(t) == 2)), None)
+    if bad is not None: raise ValueError(f"text[{bad}] = {text[bad]!r:.40} is not a (text, text_pair) tuple like the others")
+    return True, [(one(a, f"text[{i}][0]"), one(b, f"text[{i}][1]")) for i, (a, b) in enumerate(text)]
+
+@patch_to(BertTokenizer)
+def _encode_rows(self, examples, offsets, **options) -> tuple[list[dict], list[tuple[int, int]]]:
+    "The rows of every example, and for each row (example index, row index within the example)."
+    rows, source = [], []
+    for k, (a, b) in enumerate(examples):
+        got = self._encode_one(a, b, offsets=offsets, **options)
+        rows += got; source += [(k, r) for r in range(len(got))]
+    return rows, source
+
+# %% ../nbs/01_tokenizer.ipynb #50446c07
+class _Alignment:
+    "Per row of a BatchEncoding: word ids, sequence ids and offsets, computed by `make(row)` when first asked for."
+    def __init__(self, n: int, make): self.rows, self.make = [None] * n, make
+    def __len__(self): return len(self.rows)
+    def __getitem__(self, j: int) -> dict:
+        if self.rows[j] is None: self.rows[j] = self.make(j)
+        return self.rows[j]
+
+# %% ../nbs/01_tokenizer.ipynb #6bcc4b2a
+@patch_to(BertTokenizer)
+def __call__(self, text, text_pair=None, add_special_tokens=True, padding=False, truncation=None, max_length=None, stride=0,
+             is_split_into_words=False, pad_to_multiple_of=None, padding_side=None, return_tensors=None, return_token_type_ids=True,
+             return_attention_mask=True, return_overflowing_tokens=False, return_special_tokens_mask=False,
+             return_offsets_mapping=False) -> BatchEncoding:
     "Encode a text, a pair, or a batch of either into `input_ids`, `token_type_ids`, `attention_mask`."
-    batched = isinstance(text, (list, tuple))
-    texts = [_check_text(t, f"text[{i}]") for i, t in enumerate(text)] if batched else [_check_text(text)]
-    if text_pair is None: pairs = [None] * len(texts)
-    elif batched:
-        if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(texts):
-            raise ValueError("text_pair must be a list as long as the batch of texts")
-        pairs = [_check_text(t, f"text_pair[{i}]") for i, t in enumerate(text_pair)]
-    else: pairs = [_check_text(text_pair, "text_pair")]
+    batched, examples = self._examples(text, text_pair, is_split_into_words)
     if return_offsets_mapping and self.mode == "google":
         raise ValueError("return_offsets_mapping=True needs the default mode (Google's tokenizer has no offsets)")
     asked_max_length = max_length
     strategy, max_length = self._truncation(truncation, max_length, padding)
-    encs = [self._encode_one(a, b, add_special_tokens, strategy, max_length, return_offsets_mapping) for a, b in zip(texts, pairs)]
-    if asked_max_length is None: self._warn_if_too_long(encs)  # as transformers: no warning when max_length is given
+    options = dict(add_special_tokens=add_special_tokens, strategy=strategy, max_length=max_length, stride=stride,
+                   overflow=return_overflowing_tokens)
+    rows, source = self._encode_rows(examples, return_offsets_mapping, **options)
+    if asked_max_length is None: self._warn_if_too_long(rows)  # as transformers: no warning when max_length is given
     keep = {"input_ids", "token_type_ids" if return_token_type_ids else "", "attention_mask" if return_attention_mask else "",
             "offset_mapping" if return_offsets_mapping else "", "special_tokens_mask" if return_special_tokens_mask else ""}
-    encs = [{k: v for k, v in e.items() if k in keep} for e in encs]
-    encs = pad(encs, self._padded_length(encs, padding, max_length), self.vocab.get(self.special["pad_token"]))
-    return _collate(encs, batched, return_tensors)
+    length = self._padded_length(rows, padding, max_length, pad_to_multiple_of, strategy)
+    side, pad_id = _side(padding_side or self.padding_side, "padding_side"), self._token_id(self.special["pad_token"])
+    out = pad([{k: v for k, v in e.items() if k in keep} for e in rows], length, pad_id, side)
+    if return_overflowing_tokens:  # one example may give several rows: always a batch, with each row's example
+        batched = True; out = [{**e, "overflow_to_sample_mapping": k} for e, (k, _) in zip(out, source)]
+    enc = _collate(out, batched, return_tensors)
+    def aligned(j):  # row j with word ids, sequence ids and offsets (encoded again, with offsets, when first asked for)
+        row = rows[j] if return_offsets_mapping else self._encode_rows([examples[source[j][0]]], True, **options)[0][source[j][1]]
+        return pad([{k: row[k] for k in ("input_ids", "offset_mapping", "word_ids", "sequence_ids")}], length, pad_id, side)[0]
+    enc._alignment = _Alignment(len(rows), aligned)
+    return enc
 
 @patch_to(BertTokenizer)
-def encode(self, text, text_pair=None, add_special_tokens=True, truncation=None, max_length=None) -> list[int]:
-    "Just the token ids of one text (or pair)."
-    return self(text, text_pair, add_special_tokens, truncation=truncation, max_length=max_length)["input_ids"]
+def encode(self, text, text_pair=None, add_special_tokens=True, **options) -> list[int]:
+    "Just the token ids of one text (or pair); takes the options of `__call__` (truncation, padding, return_tensors...)."
+    return self(text, text_pair, add_special_tokens, **options)["input_ids"]
 
 # %% ../nbs/01_tokenizer.ipynb #17b6833e
 @patch_to(BertTokenizer)
@@ -546,6 +865,155 @@ def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=Fa
 def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=False) -> list[str]:
     "`decode` for each sequence of a batch."
     return [self.decode(s, skip_special_tokens, clean_up_tokenization_spaces) for s in _as_id_list(sequences, nested=True)]
+
+# %% ../nbs/01_tokenizer.ipynb #48473c4c
+@patch_to(BertTokenizer)
+def _normal_char(self, ch: str) -> str:
+    "What BERT's normalizer makes of one character: cleaned, accents stripped, lower-cased (no split into words yet)."
+    s = self.basic._clean_char(ch)
+    if s.strip(" "):
+        if self.basic.strip_accents: s = strip_accents(s)
+        if self.basic.do_lower_case: s = lower(s)
+    return s
+
+# %% ../nbs/01_tokenizer.ipynb #8af4f9fd
+@patch_to(BertTokenizer)
+def _normalize(self, text: str) -> str: return text.translate(self._norm_map)
+
+@patch_to(BertTokenizer)
+def _refresh_added(self):
+    "Rebuild the patterns: special tokens as written, the other added tokens in normalized form (longest first)."
+    raw = sorted({t for t in [*self.special.values(), *self._added_special] if self._token_id(t) is not None}, key=len, reverse=True)
+    self._special_re = re.compile("(" + "|".join(map(re.escape, raw)) + ")") if raw else None
+    self._special_first, self._norm_map = {t[0] for t in raw}, _CharMap(self._normal_char)
+    self._normalized_ids = {self._normalize(t): i for t, i in self._added.items() if t not in self._added_special}
+    found = sorted(self._normalized_ids, key=len, reverse=True)
+    self._normalized_re = re.compile("|".join(map(re.escape, found))) if found else None
+
+@patch_to(BertTokenizer)
+def _added_pieces(self, text: str, base: int):
+    "Split `text` at the added tokens found in its normalized form: (piece, start, token id or None)."
+    if not self._normalized_re.search(self._normalize(text)): yield text, base, None; return
+    norm, origin = "", []  # the normalized text, and for each of its characters the index of the one it came from
+    for i, ch in enumerate(text): s = self._norm_map[ord(ch)]; norm += s; origin += [i] * len(s)
+    start = 0
+    for m in self._normalized_re.finditer(norm):
+        s, e = origin[m.start()], origin[m.end() - 1] + 1
+        if s < start: continue
+        if s > start: yield text[start:s], base + start, None
+        yield text[s:e], base + s, self._normalized_ids[m.group()]; start = e
+    if start < len(text): yield text[start:], base + start, None
+
+# %% ../nbs/01_tokenizer.ipynb #0377df9f
+@patch_to(BertTokenizer)
+def add_tokens(self, new_tokens, special_tokens: bool = False) -> int:
+    "Add tokens, matched whole from now on (special ones as written): each keeps its vocabulary id or gets the next new one."
+    if self.mode == "google": raise ValueError("added tokens need the default mode (Google's tokenizer has none)")
+    n = 0
+    for t in [new_tokens] if isinstance(new_tokens, str) else new_tokens:
+        if not isinstance(t, str) or not t.strip(): raise ValueError(f"added token {t!r} must be a non-empty string")
+        if special_tokens: self._added_special.add(t)
+        if t in self._added or (t in self.special.values() and t in self.vocab): continue
+        i = self.vocab.get(t)
+        if i is None: i = len(self); self._new_tokens.append(t)  # the next new id
+        self._added[t] = i; n += 1
+    self._refresh_added()
+    return n
+
+@patch_to(BertTokenizer)
+def add_special_tokens(self, special_tokens_dict: dict, replace_extra_special_tokens: bool = True) -> int:
+    "Set special tokens (`cls_token`, ..., `extra_special_tokens`: a list), adding those that are new; how many were added."
+    unknown = sorted(set(special_tokens_dict) - {*SPECIAL_TOKENS, *_EXTRA})
+    if unknown: raise TypeError(f"unknown special tokens {unknown}: expected {list(SPECIAL_TOKENS)} or 'extra_special_tokens'")
+    n = 0
+    for k, v in special_tokens_dict.items():
+        tokens = [v] if k in SPECIAL_TOKENS else list(v)
+        n += self.add_tokens(tokens, special_tokens=True)
+        if k in SPECIAL_TOKENS: self.special[k] = v
+        else: self.extra_special_tokens = list(dict.fromkeys(tokens if replace_extra_special_tokens else self.extra_special_tokens + tokens))
+    self._refresh_added()
+    return n
+
+# %% ../nbs/01_tokenizer.ipynb #3e9a9886
+@patch_to(BertTokenizer)
+def num_special_tokens_to_add(self, pair: bool = False) -> int:
+    "How many tokens the format adds: [CLS] A [SEP] (2), or [CLS] A [SEP] B [SEP] (3)."
+    return 3 if pair else 2
+
+_room = lambda self, pair: None if self.model_max_length is None else self.model_max_length - self.num_special_tokens_to_add(pair)
+BertTokenizer.max_len_single_sentence = property(lambda self: _room(self, False), doc="Most tokens one text may have.")
+BertTokenizer.max_len_sentences_pair = property(lambda self: _room(self, True), doc="Most tokens a pair may have together.")
+BertTokenizer.special_tokens_map = property(lambda self: {k: self.special[k] for k in _SPECIAL_ORDER}, doc="Named special tokens.")
+BertTokenizer.model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+BertTokenizer.pad_token_type_id = _PAD_VALUES["token_type_ids"]
+BertTokenizer.is_fast = False  # pure Python, like transformers' slow tokenizer
+BertTokenizer.bos_token = BertTokenizer.eos_token = BertTokenizer.bos_token_id = BertTokenizer.eos_token_id = None  # BERT has none
+
+@patch_to(BertTokenizer)
+def convert_tokens_to_string(self, tokens: list[str]) -> str:
+    "Text of tokens: '##' pieces glued to the previous one ('un', '##aff', '##able' -> 'unaffable')."
+    return wordpiece_decode(list(tokens))
+
+# %% ../nbs/01_tokenizer.ipynb #5cc9f4a4
+_PADDED = ("input_ids", "token_type_ids", "attention_mask", "special_tokens_mask")
+
+def _tokenizer_pad(self, encoded_inputs, padding=True, max_length=None, pad_to_multiple_of=None, padding_side=None,
+                   return_attention_mask=True, return_tensors=None) -> BatchEncoding:
+    "Pad encodings made earlier (a list of them, or a batch or one example as a dict of lists) and collate them."
+    as_list = lambda v: v.tolist() if hasattr(v, "tolist") else v
+    if isinstance(encoded_inputs, dict):
+        d = {k: as_list(v) for k, v in encoded_inputs.items()}
+        batched = bool(d["input_ids"]) and isinstance(d["input_ids"][0], (list, tuple))
+        rows = [dict(zip(d, values)) for values in zip(*d.values())] if batched else [d]
+    elif isinstance(encoded_inputs, (list, tuple)): batched, rows = True, [{k: as_list(v) for k, v in e.items()} for e in encoded_inputs]
+    else: raise TypeError(f"pad() takes a list of encodings or a dict of lists, not {type(encoded_inputs).__name__}")
+    if return_attention_mask: rows = [{**e, "attention_mask": e.get("attention_mask", [1] * len(e["input_ids"]))} for e in rows]
+    length = self._padded_length(rows, padding, max_length, pad_to_multiple_of)
+    side, pad_id = _side(padding_side or self.padding_side, "padding_side"), self._token_id(self.special["pad_token"])
+    rows = [{**e, **pad([{k: list(e[k]) for k in _PADDED if k in e}], length, pad_id, side)[0]} for e in rows]
+    return _collate(rows, batched, return_tensors)
+
+BertTokenizer.pad = _tokenizer_pad
+
+# %% ../nbs/01_tokenizer.ipynb #35effe5b
+class CharSpan(typing.NamedTuple):
+    "Characters [start, end) of the text a token came from."
+    start: int
+    end: int
+
+@patch_to(BatchEncoding)
+def _aligned(self, batch_index: int) -> dict:
+    alignment = self.__dict__.get("_alignment")
+    if alignment is None: raise ValueError("this BatchEncoding was not made by the tokenizer's __call__ (pad() makes none), so it "
+                                           "cannot align tokens with words; encode the texts with the tokenizer")
+    return alignment[batch_index]
+
+@patch_to(BatchEncoding)
+def word_ids(self, batch_index: int = 0) -> list[int | None]:
+    "For each token of row `batch_index`: the index of its word in its segment; None for [CLS], [SEP] and padding."
+    return list(self._aligned(batch_index)["word_ids"])
+
+@patch_to(BatchEncoding)
+def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
+    "For each token: 0 in the text, 1 in the pair; None for [CLS], [SEP] and padding."
+    return list(self._aligned(batch_index)["sequence_ids"])
+
+@patch_to(BatchEncoding)
+def token_to_chars(self, batch_or_token_index: int, token_index: int | None = None) -> CharSpan | None:
+    "The characters a token came from (row 0, or give the row first as transformers does); None for a special token."
+    b, i = (0, batch_or_token_index) if token_index is None else (batch_or_token_index, token_index)
+    row = self._aligned(b)
+    return None if row["sequence_ids"][i] is None else CharSpan(*row["offset_mapping"][i])
+
+@patch_to(BatchEncoding)
+def char_to_token(self, batch_or_char_index: int, char_index: int | None = None, sequence_index: int = 0) -> int | None:
+    "The index of the token holding character `char_index` of the text (sequence_index=1: of the pair), or None."
+    b, c = (0, batch_or_char_index) if char_index is None else (batch_or_char_index, char_index)
+    row = self._aligned(b)
+    seq = row["sequence_ids"]
+    if sequence_index not in seq: seq = [sequence_index] * len(seq)  # as tokenizers does: a segment the row lacks means all
+    spans = zip(row["offset_mapping"], seq)
+    return next((i for i, ((s, e), q) in enumerate(spans) if q == sequence_index and s <= c < e), None)
 
 # %% ../nbs/01_tokenizer.ipynb #39034f09
 def _merge_symbols(a: str, b: str) -> str:
@@ -613,3 +1081,16 @@ def train_wordpiece(texts, vocab_size: int, do_lower_case: bool = True, min_freq
         for p in stats.merge(best, vocab[-1]):  # their scores changed
             if stats.pair_count[p] >= min_frequency: heapq.heappush(heap, (-stats.score(p), p))
     return vocab
+
+# %% ../nbs/01_tokenizer.ipynb #6fb20d34
+@patch_to(BertTokenizer)
+def train_new_from_iterator(self, text_iterator, vocab_size: int, min_frequency: int = 2) -> "BertTokenizer":
+    "A tokenizer with this one's options and special tokens, its vocabulary learned from the texts by `train_wordpiece`."
+    texts = [t for item in text_iterator for t in ([item] if isinstance(item, str) else item)]  # texts, or batches of texts
+    specials = sorted((t for t in dict.fromkeys([*self.special.values(), *self.extra_special_tokens]) if self._token_id(t) is not None),
+                      key=self._token_id)  # in the order of their ids here, as transformers does
+    vocab = train_wordpiece(texts, vocab_size, self.do_lower_case, min_frequency, specials)
+    options = dict(do_lower_case=self.do_lower_case, strip_accents=self.strip_accents, tokenize_chinese_chars=self.tokenize_chinese_chars,
+                   model_max_length=self.model_max_length, mode=self.mode, padding_side=self.padding_side,
+                   truncation_side=self.truncation_side, max_input_chars_per_word=self.wordpiece.max_input_chars_per_word)
+    return type(self)(vocab, **options, **self.special, extra_special_tokens=self.extra_special_tokens)

@@ -5,9 +5,9 @@ __all__ = ['PRECISIONS', 'BOOKKEEPING', 'parameter_groups', 'linear_warmup_decay
            'autocast', 'grad_scaler', 'optimizer_step', 'to_device', 'rank_and_world', 'shard', 'weighted_backward',
            'weighted_step', 'seed_everything', 'rng_states', 'set_rng_states', 'gather_rng_states',
            'restore_rng_states', 'saved_size', 'save_training_state', 'restore_training_state', 'fingerprint',
-           'run_settings', 'load_training_state', 'join_process_group', 'data_parallel', 'setup_process',
-           'finish_process', 'metrics_lines', 'open_metrics', 'hold_run_folder', 'resume_or_seed', 'progress_bar',
-           'RunRecords', 'TrainingRun', 'run_command']
+           'run_settings', 'settings_differences', 'load_training_state', 'join_process_group', 'data_parallel',
+           'setup_process', 'finish_process', 'metrics_lines', 'open_metrics', 'hold_run_folder', 'resume_or_seed',
+           'progress_bar', 'Interrupted', 'deferred_interrupt', 'RunRecords', 'TrainingRun', 'run_command']
 
 # %% ../nbs/07_training.ipynb #16f65800
 import atexit
@@ -17,7 +17,9 @@ import hashlib
 import json
 import os
 import random
+import signal
 import sys
+import threading
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -265,17 +267,31 @@ def run_settings(config):
     return {k: v for k, v in asdict(config).items() if k not in BOOKKEEPING}
 
 
+def settings_differences(before, now, prefix=""):
+    "The settings that differ, as 'name: checkpoint X vs now Y' (a nested dict's entries named inside it)."
+    out = []
+    for k in sorted(set(before) | set(now), key=str):
+        b, n = before.get(k), now.get(k)
+        if isinstance(b, dict) and isinstance(n, dict):
+            inner = settings_differences(b, n)
+            out += [f"{prefix}{k}: " + ", ".join(inner)] if inner else []
+        elif b != n:
+            out.append(f"{prefix}{k}: checkpoint {b!r} vs now {n!r}")
+    return out
+
+
 def load_training_state(path, settings):
     "The state save_training_state wrote to `path`, refused if the run it belongs to had other `settings` (naming them)."
     state = torch.load(path, map_location="cpu", weights_only=True)
     before = state.get("run", {})
     differ = sorted(k for k in set(settings) | set(before) if settings.get(k) != before.get(k))
     if differ:
-        detail = ", ".join(f"{k}: checkpoint {before.get(k)!r} vs now {settings.get(k)!r}" for k in differ)
-        raise ValueError(f"{path} belongs to a run with different configuration ({detail}): different "
+        raise ValueError(f"{path} belongs to a run with different configuration "
+                         f"({'; '.join(settings_differences(before, settings))}): different "
                          f"{' and different '.join(differ)}; resume with the same "
                          "model, data and settings, or start afresh in another output folder")
     return state
+
 
 # %% ../nbs/07_training.ipynb #6a37a173
 def join_process_group(device=None):
@@ -390,10 +406,42 @@ def progress_bar(total, initial=0, desc="training", enabled=True):
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=desc, unit="step")
 
+# %% ../nbs/07_training.ipynb #65776609
+class Interrupted(KeyboardInterrupt):
+    "Ctrl-C stopped a run; the message says at which step and whether its checkpoint was saved."
+
+
+def _interrupt_message(step, total, saved, folder):
+    "The one line that ends an interrupted run."
+    if saved == step and folder is not None:
+        return f"interrupted at step {step} of {total}; checkpoint saved: run the same command again to resume"
+    if folder is None or saved is None:
+        return f"interrupted at step {step} of {total}; nothing saved (no checkpoint yet): the run starts afresh"
+    return (f"interrupted at step {step} of {total}; the checkpoint of step {saved} is kept: run the same command "
+            "again to resume from there")
+
+
+@contextlib.contextmanager
+def deferred_interrupt(run):
+    "While it lasts, a first Ctrl-C sets run.stopping (the loop ends its step); a second one interrupts at once."
+    if threading.current_thread() is not threading.main_thread() or run.world > 1:
+        yield                                        # signals reach the main thread only; torchrun stops its own
+        return
+    def stop(signum, frame):
+        run.stopping = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)    # the second press: at once
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # %% ../nbs/07_training.ipynb #a2fa8364
 class RunRecords:
     "What a run writes as it goes: metric records (appended to metrics.jsonl, a line at a time), checkpoints, progress."
-    checkpoint = settings = _log = _bar = None          # set by TrainingRun; records too
+    checkpoint = settings = _log = _bar = saved = None  # set by TrainingRun; records too
+    step, total_steps, stopping, folder = 0, 0, False, None
 
     def log(self, record):
         "Keep `record`; process 0 appends it to metrics.jsonl as one line, flushed (a kill cuts at most that line)."
@@ -407,13 +455,18 @@ class RunRecords:
         if self.checkpoint is not None:
             save_training_state(self.checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
                                 scaler=scaler, step=step, run=self.settings, **extra)
+            self.saved = step
 
     def advance(self, **postfix):
-        "One more step on the progress bar, with `postfix` (e.g. the last accuracy) beside it."
+        """One more step done (on the progress bar, with `postfix` beside it). After Ctrl-C (`stopping`) raises
+        Interrupted once this step is saved (or at once without a folder)."""
+        self.step += 1
         if self._bar is not None:
             if postfix:
                 self._bar.set_postfix(postfix)
             self._bar.update(1)
+        if self.stopping and self.step < self.total_steps and (self.saved == self.step or self.checkpoint is None):
+            raise Interrupted(_interrupt_message(self.step, self.total_steps, self.saved, self.folder))
 
 # %% ../nbs/07_training.ipynb #b284fc78
 class TrainingRun(RunRecords):
@@ -424,6 +477,7 @@ class TrainingRun(RunRecords):
         self.checkpoint = None if folder is None else self.folder / "checkpoint.pt"
         self.settings, self.total_steps, self.device, self.desc, self.progress = settings, total_steps, device, desc, progress
         self.state, self.history, self.records, self._log, self._bar = None, [], [], None, None
+        self.step, self.saved, self.stopping = 0, None, False
 
     def __enter__(self):
         self.rank, self.world = join_process_group(self.device)
@@ -431,16 +485,20 @@ class TrainingRun(RunRecords):
         if self.folder is not None:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._stack.enter_context(hold_run_folder(self.folder))    # one run per folder; stale temp files go
+        self._stack.enter_context(deferred_interrupt(self))           # Ctrl-C: stop after the step (7.9)
         return self
 
-    def __exit__(self, *exc):
-        return self._stack.__exit__(*exc)                              # closes the log and the bar, lets go
+    def __exit__(self, kind, value, tb):
+        if kind is KeyboardInterrupt:                                  # a second Ctrl-C, mid-step: say what is kept
+            self._stack.__exit__(kind, value, tb)
+            raise Interrupted(_interrupt_message(self.step, self.total_steps, self.saved, self.folder)) from None
+        return self._stack.__exit__(kind, value, tb)                   # closes the log and the bar, lets go
 
     def resume(self, seed, *, model, optimizer, scheduler, scaler=None):
         "Continue from the checkpoint, or start afresh from `seed`; open the log and the bar. Returns the step."
         self.state = resume_or_seed(self.checkpoint, self.settings, seed, model=model, optimizer=optimizer,
                                     scheduler=scheduler, scaler=scaler)
-        step = self.state["step"] if self.state else 0
+        step = self.step = self.saved = self.state["step"] if self.state else 0
         if self.folder is not None:                                    # a fresh run starts an empty log;
             kept = metrics_lines(self.folder / "metrics.jsonl", step) if self.state else []   # a resumed one redoes
             self.history = [json.loads(line) for line in kept]
@@ -453,9 +511,13 @@ class TrainingRun(RunRecords):
 
 # %% ../nbs/07_training.ipynb #e50d058b
 def run_command(main, argv=None):
-    "Call main(argv); an error the user can fix (a ValueError, a folder in use, a failed fetch, a full disk) is printed as one line, exit status 1."
+    """Call main(argv); an error the user can fix (a ValueError, a folder in use, a failed fetch, a full disk) is
+    printed as one line, exit status 1; Ctrl-C as one line (what was saved), exit status 130, as a shell would."""
     try:
         return main(argv)
+    except KeyboardInterrupt as e:
+        print(str(e) if isinstance(e, Interrupted) else "interrupted", file=sys.stderr)
+        return 130
     except (ValueError, FolderInUse, FetchError) as e:
         message = str(e)
     except OSError as e:

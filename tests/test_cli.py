@@ -55,11 +55,10 @@ def test_subcommand_help_shows_the_defaults(capsys):
                      "--intermediate-size": 1024, "--dropout": 0.1, "--max-seq-length": 128,
                      "--masked-lm-prob": 0.15, "--batch-size": 32, "--grad-accum-steps": 1,
                      "--max-steps": 1200, "--seed": 0, "--log-every": 10, "--eval-every": 200, "--eval-batches": 20,
-                     "--save-every": 100, "--learning-rate": 0.001, "--weight-decay": 0.01, "--precision": "fp32",
-                     "--threads": 1},
-        "finetune": {"--train-limit": 4000, "--epochs": 2, "--batch-size": 32, "--learning-rate": 5e-05,
-                     "--max-length": 128, "--seed": 0, "--precision": "fp32", "--threads": 1},
-        "data": {"--threads": 1}}
+                     "--save-every": 100, "--learning-rate": 0.001, "--weight-decay": 0.01, "--precision": "fp32"},
+        "finetune": {"--epochs": 2, "--batch-size": 32, "--learning-rate": 5e-05,
+                     "--max-length": 128, "--seed": 0, "--precision": "fp32", "--save-every": 200},
+        "data": {}}
     for name, defaults in expected.items():
         text = " ".join(help_of([name], capsys).split())                # help lines are wrapped: unwrap them
         text = text[text.index("options:"):]                                 # the option list, not the usage
@@ -73,6 +72,10 @@ def test_subcommand_help_shows_the_defaults(capsys):
         assert "(default: None)" not in text and "(default: False)" not in text, name
     assert vars(parser().parse_args(MINIMAL["pretrain"]))["warmup_steps"] is None     # a tenth of --max-steps, later
     assert vars(parser().parse_args(MINIMAL["pretrain"]))["max_predictions_per_seq"] is None   # 20 at 128 x 0.15, later
+    assert vars(parser().parse_args(MINIMAL["finetune"]))["train_limit"] is None   # 4000 for a built-in task, later
+    for name in MINIMAL:                           # the machine's cores (Appendix A), said in words, not a number
+        assert vars(parser().parse_args(MINIMAL[name]))["threads"] is None
+        assert "--threads 1 makes the numbers independent of the machine" in " ".join(help_of([name], capsys).split())
 
 
 def test_shared_options_are_on_every_subcommand(capsys):
@@ -80,7 +83,7 @@ def test_shared_options_are_on_every_subcommand(capsys):
         assert "--device" in help_of([name], capsys) and "--threads" in help_of([name], capsys)
         args = parser().parse_args([*argv, "--device", "cpu", "--threads", "3"])
         assert (args.device, args.threads) == ("cpu", 3), name
-        assert (parser().parse_args(argv).device, parser().parse_args(argv).threads) == (None, 1), name
+        assert (parser().parse_args(argv).device, parser().parse_args(argv).threads) == (None, None), name
 
 
 def test_only_the_command_line_imports_argparse():

@@ -392,9 +392,9 @@ def test_cli_runs_resumes_and_writes_results(tiny_init, tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "results.json").read_text())["test"] == results["test"]
     assert cli(["nonsense"]) == 2
     capsys.readouterr()
-    # other settings on the same folder: refused in one line (was: a traceback), the folder untouched
+    # other settings on the same folder: refused in one line naming the option (was: a traceback), folder untouched
     assert cli(args + ["--learning-rate", "1e-3"]) == 1
-    one_line_error(capsys, "belongs to a run with different config")
+    one_line_error(capsys, "holds a run with other options", "--learning-rate 5e-05 when the run began, 0.001 now")
     assert (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() == lines
 
 

@@ -474,7 +474,7 @@ def test_tokenizer_config_write_that_fails_keeps_the_old_file(ours, tmp_path, mo
     monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(OSError, match="no space left on .* tokenizer_config.json"): ours.save_pretrained(tmp_path)
     assert (tmp_path / "tokenizer_config.json").read_text() == old.replace("512", "256")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer_config.json", "vocab.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokenizer.json", "tokenizer_config.json", "vocab.txt"]
 
 
 # ---- validation where input enters

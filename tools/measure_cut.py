@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULE_ORDER = ["data", "tokenizer", "embeddings", "attention", "multihead", "config", "encoder", "pretrained",
-                "training", "pretraining", "finetuning", "qa", "speed", "cli"]   # the book's order
+                "training", "pretraining", "finetuning", "qa", "speed", "cli", "pipelines"]   # the book's order
 
 
 def export_cells(nb_path):
