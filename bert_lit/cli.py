@@ -3,15 +3,16 @@
 # %% auto #0
 __all__ = ['BOOKKEEPING_OPTIONS', 'FILE_OPTIONS', 'RUN_FILES', 'MODEL_FILES', 'FINAL_FILES', 'FILE_TASKS', 'MODEL_CLASSES',
            'USE_COMMANDS', 'HelpFormatter', 'Parser', 'positive_int', 'shared_parser', 'default_threads', 'setup',
-           'data_parser', 'data_command', 'training_parser', 'run_options', 'remove_run_files', 'prepare_run_folder',
-           'finish_run_folder', 'existing_file', 'recipe_options', 'pretrain_parser', 'pretrain_command', 'checkpoint',
-           'file_options', 'file_task', 'finetune_parser', 'finetune_command', 'load_task_model', 'predict_records',
-           'predict_command', 'evaluate_command', 'encode_command', 'fill_mask_command', 'export_command',
-           'model_options', 'use_parsers', 'parser', 'main']
+           'data_parser', 'data_command', 'training_parser', 'content_hash', 'run_options', 'remove_run_files',
+           'prepare_run_folder', 'finish_run_folder', 'existing_file', 'existing_path', 'recipe_options',
+           'pretrain_parser', 'pretrain_command', 'checkpoint', 'file_options', 'file_task', 'finetune_parser',
+           'finetune_command', 'load_task_model', 'predict_records', 'predict_command', 'evaluate_command',
+           'encode_command', 'fill_mask_command', 'export_command', 'model_options', 'use_parsers', 'parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #c4d83ddb
 import argparse
 import functools
+import hashlib
 import json
 import os
 import sys
@@ -26,7 +27,7 @@ from .data import (
     ARTEFACTS, brown, cache_dir, fetch, minilm_checkpoint, sotu, squad_fixture, vader_sentences, wiki_sample)
 from .training import PRECISIONS, hold_run_folder, rank_and_world, run_command, setup_process
 from .pretraining import PretrainingConfig, PretrainingDataConfig, _pretrain_command
-from .data import atomic_write, remove_temp_files, sha256_of
+from .data import atomic_write, remove_temp_files, sha256_of, text_files
 from .encoder import BertModel
 from .finetuning import (
     TABLE_SUFFIXES, BertForSequenceClassification, BertForTokenClassification, FinetuneConfig, classify,
@@ -141,9 +142,20 @@ FINAL_FILES = {"pretrain": ("model/model.safetensors", "model/tokenizer_config.j
                "finetune": ("model/model.safetensors", "results.json")}
 
 
+def content_hash(value) -> str:
+    "A file option's fingerprint: its file's SHA-256, or one over the names and contents of its files and folders."
+    paths = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+    if len(paths) == 1 and Path(paths[0]).is_file():
+        return f"sha256 {sha256_of(paths[0])[:16]}"
+    digest = hashlib.sha256()
+    for f in text_files(paths):
+        digest.update(f"{f}\0{sha256_of(f)}\n".encode())
+    return f"sha256 {digest.hexdigest()[:16]}"
+
+
 def run_options(args) -> dict:
-    "The options that make a run what it is: all but the bookkeeping ones; a file option as its content's SHA-256."
-    return {k: (f"sha256 {sha256_of(v)[:16]}" if k in FILE_OPTIONS and v else v)
+    "The options that make a run what it is: all but the bookkeeping ones; a file option as its content's hash."
+    return {k: (content_hash(v) if k in FILE_OPTIONS and v else v)
             for k, v in sorted(vars(args).items()) if k not in BOOKKEEPING_OPTIONS}
 
 
@@ -214,6 +226,13 @@ def existing_file(text):
         raise argparse.ArgumentTypeError(f"no file {text}; give the path of a text file")
     return text
 
+
+def existing_path(text):
+    "An argparse type: the path of a file or folder that exists."
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"no file or folder {text}; give text files or folders of them")
+    return text
+
 # %% ../nbs/12_cli.ipynb #8f9a59ba
 def recipe_options(p):
     "Add chapter 8's data recipe to the parser `p`: sequence length, masking, NSP, whole words, dynamic masking."
@@ -249,8 +268,10 @@ def pretrain_parser(commands, parents):
                             "vocabulary, then the model.")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="run folder: vocab.txt, checkpoint.pt, metrics.jsonl, model/")
-    p.add_argument("--corpus", type=existing_file, metavar="FILE", help="a text file, one sentence a line, a blank "
-                   "line between documents (default: bert_lit.data.pretraining_corpus())")
+    p.add_argument("--corpus", nargs="+", type=existing_path, metavar="PATH", help="text files or folders of them, "
+                   "as they come: paragraphs cut into sentences (default: bert_lit.data.pretraining_corpus())")
+    p.add_argument("--one-sentence-per-line", action="store_true",
+                   help="--corpus holds a sentence a line and a blank line between documents (chapter 8's format)")
     p.add_argument("--vocab-size", type=int, metavar="N", default=8192, help="WordPiece vocabulary size")
     p.add_argument("--hidden-size", type=int, metavar="N", default=256, help="width of the model")
     p.add_argument("--layers", type=int, metavar="N", default=4, help="encoder layers")

@@ -15,7 +15,8 @@ __all__ = ['ARTEFACTS', 'UNIVERSAL_TAGS', 'VADER_DOMAINS', 'MINILM_FILES', 'PRET
            'remove_temp_files', 'FolderInUse', 'hold_folder', 'fetch_line', 'fetch', 'split_sentences', 'coarse_tag',
            'detokenize', 'TaggedSentence', 'BrownDocument', 'brown', 'Address', 'sotu', 'strip_wikitext', 'Article',
            'wiki_sample', 'RatedSentence', 'vader_sentences', 'Answer', 'SquadExample', 'squad_fixture',
-           'minilm_checkpoint', 'Document', 'pretraining_corpus', 'split_of', 'document_key', 'split']
+           'minilm_checkpoint', 'Document', 'pretraining_corpus', 'text_files', 'text_documents', 'split_of',
+           'document_key', 'split']
 
 # %% ../nbs/00_data.ipynb #caaed3da
 @dataclass(frozen=True)
@@ -680,6 +681,34 @@ def pretraining_corpus(sources=PRETRAINING_SOURCES, cache=None) -> list[Document
     if bad: raise ValueError(f"unknown pre-training source(s) {bad}; choose from {PRETRAINING_SOURCES}")
     cache = cache_dir(cache)
     return [d for src in sources for d in _pretraining(src, cache)]
+
+# %% ../nbs/00_data.ipynb #4881b6f5
+def text_files(paths) -> list[Path]:
+    "The files named, and the .txt files below each folder named (sorted)."
+    files = []
+    for p in map(Path, [paths] if isinstance(paths, (str, os.PathLike)) else paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*.txt") if f.is_file())
+            if not found: raise ValueError(f"{p}: a folder without .txt files; give text files or folders of them")
+            files += found
+        elif p.is_file(): files.append(p)
+        else: raise FileNotFoundError(f"no file or folder {p}")
+    return files
+
+def text_documents(paths, one_sentence_per_line=False) -> list[Document]:
+    "Documents of plain-text files or folders as they come (or a sentence a line, a blank line between documents)."
+    files, docs = text_files(paths), []
+    for f in files:
+        try: text = f.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as e: raise ValueError(f"{f}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        blocks = [b for b in re.split(r"\n[ \t]*\n", text) if b.strip()]
+        if one_sentence_per_line: groups = [[l.strip() for l in b.splitlines() if l.strip()] for b in blocks]
+        else:
+            groups = [split_sentences(" ".join(b.split())) for b in blocks]          # a paragraph's sentences
+            if len(files) > 1: groups = [[s for g in groups for s in g]]            # several files: one each
+        docs += [Document(f"{f}#{i}", "text", tuple(g)) for i, g in enumerate(groups) if g]
+    if not docs: raise ValueError(f"no sentences in {', '.join(map(str, files))}")
+    return docs
 
 # %% ../nbs/00_data.ipynb #4e790756
 SPLITS = ("train", "validation", "test")

@@ -26,7 +26,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from .data import atomic_write, pretraining_corpus, remove_temp_files, sha256_of, split_of
+from .data import atomic_write, pretraining_corpus, remove_temp_files, sha256_of, split_of, text_documents
 from .encoder import (ACT2FN, BertConfig, BertEncoder, BertLayer, BertModel, BertPreTrainedModel,
                               ModelOutput)
 from .training import (TrainingRun, build_optimizer, data_parallel, fingerprint, finish_process, grad_scaler,
@@ -650,14 +650,11 @@ def fill_mask(model, tokenizer, text, top_k=5):
             for ps, ids in zip(top.values, top.indices)]
 
 # %% ../nbs/08_pretraining.ipynb #cf68f95b
-def read_corpus(path=None):
-    "Documents as (key, sentences): from a text file (one sentence a line, a blank line between documents), else pretraining_corpus()."
-    if path is None:
+def read_corpus(paths=None, one_sentence_per_line=False):
+    "Documents as (key, sentences): pretraining_corpus(), or your text files and folders (chapter 0's text_documents)."
+    if paths is None:
         return [(d.id, list(d.sentences)) for d in pretraining_corpus()]
-    blocks = [[s for s in block.splitlines() if s.strip()] for block in
-              Path(path).read_text(encoding="utf-8").split("\n\n")]
-    return [(f"corpus/{i}", sentences) for i, sentences in enumerate(b for b in blocks if b)]
-
+    return [(f"corpus/{i}", list(d.sentences)) for i, d in enumerate(text_documents(paths, one_sentence_per_line))]
 
 
 def corpus_parts(documents):
@@ -667,7 +664,7 @@ def corpus_parts(documents):
         parts.get(split_of(key), []).append(sentences)
     if len(documents) == 1:
         raise ValueError("the corpus holds a single document, so none is left for the held-out evaluation: separate "
-                         "its documents by blank lines (one sentence a line)")
+                         "its documents by blank lines, or give several files")
     if not parts["train"] or not parts["validation"]:
         raise ValueError(f"the corpus gives {len(parts['train'])} training and {len(parts['validation'])} held-out "
                          "documents; it needs both (documents are split 80/10/10 by id): pass a larger corpus")
@@ -693,7 +690,7 @@ def check_run_record(out, now):
 def command_inputs(a, say=print):
     "The command's tokenizer, vocabulary and tokenized (training, held-out) documents; process 0 makes vocab.txt."
     out = Path(a.out)
-    documents = read_corpus(a.corpus)
+    documents = read_corpus(a.corpus, a.one_sentence_per_line)
     parts = corpus_parts(documents)
     vocab_file = out / "vocab.txt"
     if rank_and_world()[0] == 0:

@@ -113,7 +113,7 @@ def test_a_bad_option_exits_2_with_one_line(capsys):
     (["pretrain", "--out", "x", "--threads", "0"], "--threads: '0' is not a whole number of at least 1"),
     (["finetune", "pos", "--init", "minilm", "--out", "x", "--threads", "-2"], "--threads: '-2'"),
     (["data", "fetch", "--threads", "many"], "--threads: 'many'"),
-    (["pretrain", "--out", "x", "--corpus", "no/such/corpus.txt"], "no file no/such/corpus.txt"),
+    (["pretrain", "--out", "x", "--corpus", "no/such/corpus.txt"], "no file or folder no/such/corpus.txt"),
     (["finetune", "pos", "--init", "no/such/folder", "--out", "x"], "no folder no/such/folder"),
 ])
 def test_a_bad_value_is_one_line_naming_it(capsys, argv, needle, tmp_path, monkeypatch):

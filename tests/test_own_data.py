@@ -4,6 +4,7 @@ keywords, and the commands `bert-lit finetune text-classification|token-classifi
 Models are tiny (width 16) so that each command runs in seconds; the outputs are checked against the files, not
 against the code that wrote them."""
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,30 @@ def test_export_writes_an_onnx_file_that_onnx_runtime_runs_like_bert_lit(tmp_pat
         ref = model(**{n: torch.from_numpy(enc[n].astype("int64")) for n in names}).logits.numpy()
     real = enc["attention_mask"].astype(bool)
     assert got.shape == ref.shape and np.abs(got[real] - ref[real]).max() < 1e-4   # fp32, width 16: ~1e-6 errors
+
+
+def test_pretrain_takes_text_files_and_folders_as_they_come(tmp_path, capsys):
+    "Was: --corpus took one file, one sentence a line; a folder or a novel's hard-wrapped paragraphs were refused or misread."
+    from bert_lit.pretraining import read_corpus
+    from bert_lit.data import vader_sentences
+    texts = [r.text for r in vader_sentences()[:400]]
+    books = tmp_path / "books"
+    (books / "more").mkdir(parents=True)
+    for k in range(8):                                       # 8 files of hard-wrapped paragraphs
+        paragraphs = [" ".join(texts[50 * k + 5 * j: 50 * k + 5 * j + 5]) for j in range(10)]
+        wrapped = "\n\n".join("\n".join(textwrap.wrap(p, 70)) for p in paragraphs)
+        (books / ("more" if k % 2 else "") / f"book{k}.txt").write_text(wrapped + "\n")
+    docs = read_corpus([books])
+    assert len(docs) == 8 and all(not any("\n" in s for s in sentences) for _, sentences in docs)
+    joined = " ".join(" ".join(s) for _, s in docs)
+    assert " ".join(joined.split()) == " ".join(" ".join(" ".join(texts[50 * k: 50 * k + 50]) for k in
+                                                         sorted(range(8), key=lambda k: ("more/" if k % 2 else "") + f"book{k}.txt")).split())
+    out = tmp_path / "run"
+    assert main(["pretrain", "--out", str(out), "--corpus", str(books), "--vocab-size", "300", "--hidden-size", "16",
+                 "--layers", "1", "--heads", "2", "--intermediate-size", "32", "--max-seq-length", "32",
+                 "--batch-size", "4", "--max-steps", "2", "--warmup-steps", "1", "--eval-batches", "1",
+                 "--threads", "1", "--no-progress", "--no-nsp"]) == 0
+    assert (out / "model" / "model.safetensors").is_file()
+    one_file = tmp_path / "novel.txt"                        # a single file: its paragraphs are the documents
+    one_file.write_text((books / "book0.txt").read_text())
+    assert len(read_corpus(one_file)) == 10

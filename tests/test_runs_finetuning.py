@@ -129,19 +129,20 @@ def test_disk_full_during_a_checkpoint(tiny_init, whole, tmp_path):
     out = tmp_path / "run"
     r = run(args(tiny_init, out), ulimit_kb=1000)          # files up to 1 MB: the metrics fit, a 6 MB checkpoint not
     need = no_space_reported(r)
-    assert need >= (whole / "checkpoint.pt").stat().st_size // 10**6 >= 2   # the checkpoint's size, not the 1 MB written
+    weights = (whole / "model" / "model.safetensors").stat().st_size    # a checkpoint: weights and two Adam moments
+    assert need >= 2 * weights // 10**6 >= 2              # the checkpoint's size, not the 1 MB written
     assert temp_files(out) == [] and not (out / "checkpoint.pt").exists()
     assert metrics(out) == [m for m in metrics(whole) if m["step"] <= 16]   # every line whole, up to the failed save
 
 
 def test_disk_full_when_rerunning_a_finished_run(tiny_init, whole, tmp_path):
-    "Rerunning a finished run on a full disk: refused with the message, and every earlier file is intact."
+    "Rerunning a finished run on a full disk: it is left alone (nothing to write), and every earlier file is intact."
     out = tmp_path / "run"
     shutil.copytree(whole, out)
     before = files(out)
-    assert len((out / "metrics.jsonl").read_bytes()) > 1024   # so that even the metrics rewrite fails at 1 kB
+    assert len((out / "metrics.jsonl").read_bytes()) > 1024   # so that even a metrics rewrite would fail at 1 kB
     r = run(args(tiny_init, out), ulimit_kb=1)
-    no_space_reported(r)
+    assert r.returncode == 0 and "finished" in r.stdout and "left alone" in r.stdout, r.stderr
     assert files(out) == before and temp_files(out) == []
 
 

@@ -192,9 +192,9 @@ def test_resume_with_another_corpus_or_vocabulary_is_refused(reference, tmp_path
     other = write_corpus(tmp_path / "other.txt", seed=1)
 
     line = one_error_line(run(command(out, other)))
-    assert "corpus: '60 documents, sha256 " in line and "when the run began" in line and "vocab_size" not in line
+    assert "--corpus 'sha256 " in line and "when the run began" in line and "--vocab-size" not in line
     line = one_error_line(run(command(out, corpus, "--vocab-size", "150")))
-    assert "vocab_size: 200 when the run began, 150 now" in line and "corpus" not in line.split("(")[1].split(")")[0]
+    assert "--vocab-size 200 when the run began, 150 now" in line and "--corpus" not in line
     line = one_error_line(run(command(out, corpus, "--device", "cuda")))   # no CUDA device is visible
     assert "no CUDA device is available" in line and "--device cpu" in line
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".lock"}

@@ -1,10 +1,12 @@
-"""Sphinx extension: hide nbdev's `#|` directives and nbval markers from the rendered book.
+"""Sphinx extension: hide nbdev's `#|` directives and nbval markers from the rendered book, and read docstrings
+(written in the book's Markdown style) safely as reStructuredText on the API page.
 
 - cells with `#| hide` or `#| default_exp` are dropped;
 - `#| echo: false` becomes the `remove-input` tag (output shown, code hidden);
 - every other `#|` line and `# NBVAL_*` marker line is stripped from the code shown.
 """
 import json
+import re
 
 _DROP = ("hide", "default_exp")
 
@@ -38,6 +40,26 @@ def _source_read(app, docname, source):
         source[0] = _clean_notebook(source[0])
 
 
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _rst_line(line):
+    "A docstring line in the book's style as reStructuredText: `code` as a literal, RST's markup characters escaped."
+    parts = _CODE.split(line)          # even indices: prose; odd: code spans
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append("``" + part + "``")
+        else:
+            out.append(re.sub(r"([*|\\_`])", r"\\\1", part))
+    return "".join(out)
+
+
+def _docstring(app, what, name, obj, options, lines):
+    lines[:] = [_rst_line(l) for l in lines]
+
+
 def setup(app):
     app.connect("source-read", _source_read)
+    app.connect("autodoc-process-docstring", _docstring)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
