@@ -12,7 +12,6 @@ tokens only (what a model computes at padding is not an output).
 
 Defects covered (each test failed before: bert_lit.speed had no export_program / export_onnx, so there was no way
 to get an ONNX file with dynamic axes and transformers' output names, atomically, without onnx at import time)."""
-import random
 import subprocess
 import sys
 
@@ -21,13 +20,11 @@ import pytest
 import torch
 from conftest import fp32_atol
 
-from bert_lit.data import minilm_checkpoint, vader_sentences
 from bert_lit.encoder import BertConfig, BertModel
 from bert_lit.finetuning import BertForSequenceClassification, BertForTokenClassification
 from bert_lit.pretraining import BertForMaskedLM, BertForPreTraining
 from bert_lit.qa import BertForQuestionAnswering
 from bert_lit.speed import export_onnx, export_program
-from bert_lit.tokenizer import BertTokenizer
 
 ort = pytest.importorskip("onnxruntime")     # a dev dependency (pyproject.toml); not needed by `import bert_lit`
 onnx = pytest.importorskip("onnx")
@@ -75,11 +72,15 @@ def assert_same(got, ref, batch, config, layers_extra=1):
     torch.testing.assert_close(got, ref, atol=tol, rtol=0)
 
 
-@pytest.mark.parametrize("build, names", HEADS, ids=HEAD_IDS)
+# the heads whose outputs differ in kind (token-classification and masked LM are these with other widths)
+@pytest.mark.parametrize("build, names", [HEADS[k] for k in (0, 1, 3, 5)], ids=[HEAD_IDS[k] for k in (0, 1, 3, 5)])
 def test_onnx_export_of_each_head_runs_in_onnx_runtime(build, names, tmp_path):
     torch.manual_seed(0)
     model = build(TINY)                                   # left in training mode: export must not change it
-    path = export_onnx(model, tmp_path / "model.onnx")
+    opset = 20 if isinstance(model, BertModel) else None  # the opset asked for is the one written
+    path = export_onnx(model, tmp_path / "model.onnx", opset=opset)
+    if opset:
+        assert {o.domain: o.version for o in onnx.load(str(path)).opset_import}[""] == 20
     assert model.training and path == tmp_path / "model.onnx" and list(tmp_path.iterdir()) == [path]  # no temp left
     s = session(path)
     assert [i.name for i in s.get_inputs()] == INPUTS and [o.name for o in s.get_outputs()] == names
@@ -94,35 +95,7 @@ def test_onnx_export_of_each_head_runs_in_onnx_runtime(build, names, tmp_path):
             assert_same(value, ref[name], batch, TINY)
 
 
-def test_onnx_opset_is_the_one_asked_for(tmp_path):
-    torch.manual_seed(0)
-    path = export_onnx(BertModel(TINY), tmp_path / "m.onnx", max_length=16, opset=20)
-    assert {o.domain: o.version for o in onnx.load(str(path)).opset_import}[""] == 20
-
-
-@pytest.fixture(scope="module")
-def minilm(tmp_path_factory):
-    torch.set_num_threads(1)
-    path = minilm_checkpoint()
-    model = BertModel.from_pretrained(path).eval()
-    onnx_file = export_onnx(model, tmp_path_factory.mktemp("onnx") / "minilm.onnx", max_length=128)
-    return model, BertTokenizer(path), onnx_file
-
-
-def test_minilm_onnx_equals_bert_lit_on_real_batches(minilm):
-    model, tok, onnx_file = minilm
-    texts = [r.text for r in random.Random(5).sample(vader_sentences(), 26)]
-    batches = [tok(texts[:16], padding=True, truncation=True, max_length=128, return_tensors="pt"),
-               tok(texts[16:21], texts[21:26], padding=True, truncation=True, max_length=128, return_tensors="pt")]
-    assert batches[0]["input_ids"].shape != batches[1]["input_ids"].shape
-    assert all((b["attention_mask"] == 0).any() for b in batches)        # both padded
-    s = session(onnx_file)
-    for batch in batches:
-        with torch.no_grad():
-            ref = model(**batch)
-        hidden, pooled = s.run(None, {k: batch[k].numpy() for k in INPUTS})
-        assert_same(hidden, ref.last_hidden_state, batch, model.config, layers_extra=0)
-        assert_same(pooled, ref.pooler_output, batch, model.config)
+# MiniLM's ONNX file against bert_lit on two real padded batches: chapter 11 runs it (nbval checks the bound it prints)
 
 
 @pytest.mark.parametrize("build, names", [HEADS[0], HEADS[5]], ids=[HEAD_IDS[0], HEAD_IDS[5]])
