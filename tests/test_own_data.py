@@ -46,6 +46,15 @@ def lines(path):
     return [json.loads(l) for l in Path(path).read_text().splitlines()]
 
 
+def finetune(tmp_path, init, task, train, validation, batch_size):
+    "`bert-lit finetune TASK` on two sample files, one epoch; it must succeed. Returns the run folder."
+    out = tmp_path / "run"
+    assert main(["finetune", task, "--init", str(init), "--out", str(out), "--train-file", str(DATA / train),
+                 "--validation-file", str(DATA / validation), "--epochs", "1", "--batch-size", batch_size,
+                 "--no-progress"]) == 0
+    return out
+
+
 def test_readers_agree_with_the_files_as_written():
     import csv
     with open(DATA / "reviews_train.csv", newline="") as f:
@@ -87,10 +96,7 @@ def test_transformers_label_keywords_name_the_same_labels(tokenizer):
 
 
 def test_text_classification_from_files_then_predict_and_evaluate(tmp_path, tiny_init, capsys):
-    out = tmp_path / "run"
-    assert main(["finetune", "text-classification", "--init", str(tiny_init), "--out", str(out),
-                 "--train-file", str(DATA / "reviews_train.csv"), "--validation-file", str(DATA / "reviews_dev.jsonl"),
-                 "--epochs", "1", "--batch-size", "32", "--no-progress"]) == 0
+    out = finetune(tmp_path, tiny_init, "text-classification", "reviews_train.csv", "reviews_dev.jsonl", "32")
     results = json.loads((out / "results.json").read_text())
     assert set(results["test"]) == {"accuracy", "f1"} and 0 <= results["test"]["accuracy"] <= 1
     assert json.loads((out / "model" / "config.json").read_text())["id2label"] == {"0": "negative", "1": "positive"}
@@ -166,10 +172,7 @@ def test_mistakes_are_one_line_errors(argv, said, tiny_init, tmp_path, capsys):
 
 def test_question_answering_from_squad_files_then_predict_and_evaluate(tmp_path, tiny_init, capsys):
     from bert_lit.qa import read_squad
-    out = tmp_path / "run"
-    assert main(["finetune", "question-answering", "--init", str(tiny_init), "--out", str(out),
-                 "--train-file", str(DATA / "squad_train.json"), "--validation-file", str(DATA / "squad_dev.json"),
-                 "--epochs", "1", "--batch-size", "4", "--no-progress"]) == 0
+    out = finetune(tmp_path, tiny_init, "question-answering", "squad_train.json", "squad_dev.json", "4")
     results = json.loads((out / "results.json").read_text())
     assert set(results["test"]) == {"exact_match", "f1"}
     assert main(["predict", "--model", str(out / "model"), "--input", str(DATA / "squad_dev.json"),
