@@ -5,9 +5,10 @@ __all__ = ['BOOKKEEPING_OPTIONS', 'FILE_OPTIONS', 'RUN_FILES', 'MODEL_FILES', 'F
            'USE_COMMANDS', 'HelpFormatter', 'Parser', 'positive_int', 'shared_parser', 'default_threads', 'setup',
            'data_parser', 'data_command', 'training_parser', 'content_hash', 'run_options', 'remove_run_files',
            'prepare_run_folder', 'finish_run_folder', 'existing_file', 'existing_path', 'recipe_options',
-           'pretrain_parser', 'pretrain_command', 'checkpoint', 'file_options', 'file_task', 'finetune_parser',
-           'finetune_command', 'load_task_model', 'predict_records', 'predict_command', 'evaluate_command',
-           'encode_command', 'fill_mask_command', 'export_command', 'model_options', 'use_parsers', 'parser', 'main']
+           'pretrain_parser', 'pretrain_command', 'checkpoint', 'file_options', 'file_task', 'with_dataset',
+           'input_options', 'finetune_parser', 'finetune_command', 'load_task_model', 'predict_records',
+           'predict_command', 'evaluate_command', 'encode_command', 'fill_mask_command', 'export_command',
+           'model_options', 'use_parsers', 'parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #c4d83ddb
 import argparse
@@ -24,7 +25,8 @@ import numpy
 import torch
 
 from .data import (
-    ARTEFACTS, brown, cache_dir, fetch, minilm_checkpoint, sotu, squad_fixture, vader_sentences, wiki_sample)
+    ARTEFACTS, DATASETS, brown, cache_dir, dataset_files, dataset_names, fetch, minilm_checkpoint, sotu, squad_fixture,
+    vader_sentences, wiki_sample)
 from .training import PRECISIONS, hold_run_folder, rank_and_world, run_command, setup_process
 from .pretraining import PretrainingConfig, PretrainingDataConfig, _pretrain_command
 from .data import atomic_write, remove_temp_files, sha256_of, text_files
@@ -328,11 +330,13 @@ def file_options(p):
     g.add_argument("--label-column", default="label", metavar="C",
                    help="the column of labels: names, numbers, or lists (multi-label)")
     g.add_argument("--regression", action="store_true", help="the labels are numbers to predict")
+    g.add_argument("--dataset", choices=dataset_names(), metavar="NAME", help="a named dataset of bert_lit.data "
+                   "instead of the files (with its columns): " + ", ".join(dataset_names()))
     return p
 
 
 def file_task(args):
-    "The builder of `args.task` on the user's files (a FILE_TASKS entry with its options), or None for a built-in task."
+    "The builder of `args.task` on the files (with_dataset's, for --dataset) (a FILE_TASKS entry with its options), or None for a built-in task."
     files = {"train_file": args.train_file, "validation_file": args.validation_file, "test_file": args.test_file}
     if args.task not in FILE_TASKS:
         given = [f"--{k.replace('_', '-')}" for k, v in files.items() if v]
@@ -341,12 +345,39 @@ def file_task(args):
                              f"{args.task} brings its own data")
         return None
     if not args.train_file:
-        raise ValueError(f"{args.task} trains on your file: give --train-file FILE")
+        raise ValueError(f"{args.task} trains on your file: give --train-file FILE (or --dataset NAME)")
     columns = {}
     if args.task == "text-classification":
         columns = {"text_column": args.text_column, "text_pair_column": args.text_pair_column,
                    "label_column": args.label_column, "regression": args.regression}
     return functools.partial(FILE_TASKS[args.task], **files, **columns)
+
+# %% ../nbs/12_cli.ipynb #341b3591
+def with_dataset(args):
+    """`args` with --dataset's files (and its column options) in place: train, validation and test files for
+    `finetune`, the test file as --input for predict, evaluate and encode. Unchanged without --dataset."""
+    if not getattr(args, "dataset", None):
+        return args
+    d, files, task = DATASETS[args.dataset], dataset_files(args.dataset), getattr(args, "task", None)
+    given = [o for o in ("train_file", "validation_file", "test_file", "input") if getattr(args, o, None)]
+    if given:
+        raise ValueError(f"--dataset {args.dataset} gives the files: leave out --{given[0].replace('_', '-')}")
+    if task is not None and task != d.task:
+        raise ValueError(f"{args.dataset} is a {d.task} dataset: train it with "
+                         f"`bert-lit finetune {d.task} --dataset {args.dataset}`")
+    paths = {"train_file": files["train"], "validation_file": files["validation"], "test_file": files["test"]}
+    return argparse.Namespace(**{**vars(args), **d.options, **({k: str(f) for k, f in paths.items()} if task
+                                                               else {"input": str(files["test"])})})
+
+
+def input_options(p, encode=False):
+    "--input FILE or --dataset NAME (exactly one) for predict, evaluate and encode."
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--input", type=existing_file, metavar="FILE", help="CSV, TSV or JSONL; CoNLL for tags; "
+                   "SQuAD JSON for questions" + "; .txt for encode" * encode)
+    g.add_argument("--dataset", choices=dataset_names(), metavar="NAME",
+                   help="a named dataset of bert_lit.data (its test file): " + ", ".join(dataset_names()))
+    return p
 
 # %% ../nbs/12_cli.ipynb #f0ba369d
 def finetune_parser(commands, parents):
@@ -391,6 +422,7 @@ def finetune_parser(commands, parents):
 # %% ../nbs/12_cli.ipynb #6d8ee256
 def finetune_command(args):
     "Fine-tune and test from the options (chapter 9's finetune_and_test, with the tasks of chapters 9 and 10)."
+    args = with_dataset(args)
     device, builder = setup(args), file_task(args)
     tasks = TASKS if builder is None else {**TASKS, args.task: builder}
     limit = args.train_limit or (None if builder else 4000)
@@ -479,6 +511,7 @@ def _write_lines(records, output):
 
 def predict_command(args):
     "bert-lit predict: predict_records of the file, as JSON lines."
+    args = with_dataset(args)
     model, tokenizer = load_task_model(args.model, setup(args))
     _write_lines(predict_records(model, tokenizer, args.input, args.text_column, args.text_pair_column,
                                  args.batch_size, args.max_length), args.output)
@@ -487,6 +520,7 @@ def predict_command(args):
 
 def evaluate_command(args):
     "bert-lit evaluate: the task's scores of a labelled file, with the model's label names."
+    args = with_dataset(args)
     model, tokenizer = load_task_model(args.model, setup(args))
     if isinstance(model, BertForQuestionAnswering):
         builder = functools.partial(squad_file_task, test_file=args.input)
@@ -506,7 +540,7 @@ def evaluate_command(args):
 # %% ../nbs/12_cli.ipynb #890174e8
 def encode_command(args):
     "bert-lit encode: sentence embeddings (chapter 6) of a file's texts, saved with numpy.save."
-    model, tokenizer = load_task_model(args.model, setup(args))
+    args, (model, tokenizer) = with_dataset(args), load_task_model(args.model, setup(args))
     if Path(args.input).suffix.lower() == ".txt":
         texts = [line for line in Path(args.input).read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     else:
@@ -565,8 +599,7 @@ def use_parsers(commands, parents):
                        ("evaluate", "score a trained model on a labelled file (the metrics of its task)"),
                        ("encode", "sentence embeddings of a file's texts, saved as a .npy array (chapter 6)")]:
         p = model_options(commands.add_parser(name, parents=parents, help=text, description=text[0].upper() + text[1:] + "."))
-        p.add_argument("--input", required=True, type=existing_file, metavar="FILE",
-                       help="CSV, TSV or JSONL; CoNLL for tags; SQuAD JSON for questions" + "; .txt for encode" * (name == "encode"))
+        input_options(p, encode=name == "encode")
         p.add_argument("--output", required=name == "encode", metavar="FILE",
                        help="where to write" + (" (default: print)" if name != "encode" else ""))
         if name == "evaluate":

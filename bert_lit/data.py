@@ -6,17 +6,17 @@ from __future__ import annotations
 import bz2, contextlib, errno, functools, hashlib, html, importlib, io, json, math, os, re, shutil, subprocess
 import sys, tarfile, tempfile, warnings, zipfile
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['ARTEFACTS', 'UNIVERSAL_TAGS', 'VADER_DOMAINS', 'MINILM_FILES', 'PRETRAINING_SOURCES', 'SPLITS', 'LICENCES',
-           'Artefact', 'cache_dir', 'FetchError', 'sha256_of', 'no_space_error', 'atomic_write', 'file_lock',
-           'remove_temp_files', 'FolderInUse', 'hold_folder', 'fetch_line', 'fetch', 'split_sentences', 'coarse_tag',
-           'detokenize', 'TaggedSentence', 'BrownDocument', 'brown', 'Address', 'sotu', 'strip_wikitext', 'Article',
-           'wiki_sample', 'RatedSentence', 'vader_sentences', 'Answer', 'SquadExample', 'squad_fixture',
+__all__ = ['ARTEFACTS', 'UNIVERSAL_TAGS', 'VADER_DOMAINS', 'MINILM_FILES', 'PRETRAINING_SOURCES', 'SPLITS', 'DATASETS',
+           'LICENCES', 'Artefact', 'cache_dir', 'FetchError', 'sha256_of', 'no_space_error', 'atomic_write',
+           'file_lock', 'remove_temp_files', 'FolderInUse', 'hold_folder', 'fetch_line', 'fetch', 'split_sentences',
+           'coarse_tag', 'detokenize', 'TaggedSentence', 'BrownDocument', 'brown', 'Address', 'sotu', 'strip_wikitext',
+           'Article', 'wiki_sample', 'RatedSentence', 'vader_sentences', 'Answer', 'SquadExample', 'squad_fixture',
            'minilm_checkpoint', 'Document', 'pretraining_corpus', 'text_files', 'text_documents', 'split_of',
-           'document_key', 'split']
+           'document_key', 'split', 'NamedDataset', 'dataset_names', 'dataset_files', 'jsonl_text', 'conll_text']
 
 # %% ../nbs/00_data.ipynb #caaed3da
 @dataclass(frozen=True)
@@ -729,6 +729,66 @@ def split(records, key=document_key, fractions=(0.8, 0.1, 0.1)) -> dict[str, lis
     out = {s: [] for s in SPLITS}
     for r in records: out[split_of(key(r), fractions)].append(r)
     return out
+
+# %% ../nbs/00_data.ipynb #43b0f910
+@dataclass(frozen=True)
+class NamedDataset:
+    "A labelled dataset that bert_lit writes as files in the formats of your own data (Appendix A)."
+    task: str                  # the file task that reads them: text-classification, token-classification, ...
+    suffix: str                # of the files: .jsonl, .conll or .json
+    parts: Callable            # cache folder -> {split: the file's text}
+    description: str
+    options: dict = field(default_factory=dict)   # the task's column options (e.g. label_column="rating")
+    version: int = 1           # raised when the files' content changes: a new folder in the cache
+
+DATASETS: dict[str, NamedDataset] = {}   # name -> dataset; chapters 9 and 10 add theirs, on import
+_REGISTERING = ("bert_lit.finetuning", "bert_lit.qa")
+
+def dataset_names() -> list[str]:
+    "The names of the datasets, with those of the chapters that register them (imported here)."
+    for module in _REGISTERING:
+        importlib.import_module(module)
+    return list(DATASETS)
+
+def dataset_files(name: str, cache=None) -> dict[str, Path]:
+    "The train, validation and test files of DATASETS[name], written once (atomically) into cache/datasets/."
+    if name not in DATASETS and name not in dataset_names():
+        raise ValueError(f"unknown dataset {name!r}; the named datasets are {', '.join(dataset_names())}")
+    d, cache = DATASETS[name], cache_dir(cache)
+    folder = cache / "datasets" / f"{name}-v{d.version}"
+    files = {s: folder / f"{s}{d.suffix}" for s in SPLITS}
+    if not all(f.is_file() for f in files.values()):
+        with _cache_lock(cache):              # one writer; a second process waits, then finds the files
+            if not all(f.is_file() for f in files.values()):
+                folder.mkdir(parents=True, exist_ok=True)
+                for s, text in d.parts(cache).items():
+                    atomic_write(files[s], text)
+    return files
+
+# %% ../nbs/00_data.ipynb #941b6431
+def jsonl_text(records) -> str:
+    "JSON lines: one record (a dict) per line."
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+def conll_text(sentences) -> str:
+    "CoNLL: a word and its tag per line (a TAB between), a blank line after each sentence of (words, tags)."
+    return "".join("".join(f"{w}\t{t}\n" for w, t in zip(words, tags)) + "\n" for words, tags in sentences)
+
+def _sentiment_parts(cache) -> dict[str, str]:
+    return {k: jsonl_text({"text": r.text, "label": ("negative", "positive")[r.label], "rating": r.rating,
+                           "domain": r.domain} for r in v) for k, v in split(vader_sentences(cache)).items()}
+
+def _pos_parts(cache) -> dict[str, str]:
+    return {k: conll_text((s.words, s.coarse) for d in v for s in d.sentences) for k, v in split(brown(cache)).items()}
+
+DATASETS.update({
+    "sentiment": NamedDataset("text-classification", ".jsonl", _sentiment_parts,
+                              "VADER sentences: text, label (negative/positive), rating, domain"),
+    "sentiment-regression": NamedDataset("text-classification", ".jsonl", _sentiment_parts,
+                                         "the VADER sentences; the label is the rating (-4 to 4)",
+                                         {"label_column": "rating", "regression": True}),
+    "pos": NamedDataset("token-classification", ".conll", _pos_parts, "Brown words and their coarse tags"),
+})
 
 # %% ../nbs/00_data.ipynb #094bb2d3
 LICENCES = {"brown": "redistribution permitted", "sotu": "public domain", "wiki": "CC BY-SA",

@@ -35,7 +35,8 @@ from torch import nn
 
 from . import training
 from .data import (
-    UNIVERSAL_TAGS, atomic_write, brown, minilm_checkpoint, remove_temp_files, split, vader_sentences)
+    DATASETS, UNIVERSAL_TAGS, NamedDataset, atomic_write, brown, conll_text, dataset_files, minilm_checkpoint,
+    remove_temp_files, split, vader_sentences)
 from .encoder import BertConfig, BertModel, BertPreTrainedModel, ModelOutput
 from .pretrained import read_config
 from .pretraining import check_labels
@@ -971,3 +972,10 @@ def token_classification_task(tokenizer, train_limit=None, seed=0, max_length=12
         return result
     return FinetuneTask(BertForTokenClassification, {"labels": labels}, train, evaluate,
                         f"{len(rows)} sentences of {train_file}")
+
+# %% ../nbs/09_finetuning.ipynb #5764d91b
+def _names_parts(cache) -> dict[str, str]:
+    return {k: conll_text((s.words, name_bio(s)) for d in v for s in d.sentences) for k, v in split(brown(cache)).items()}
+
+DATASETS["names"] = NamedDataset("token-classification", ".conll", _names_parts,
+                                 "Brown words with BIO tags of their names (B-NAME, I-NAME, O)")

@@ -4,7 +4,7 @@
 __all__ = ['TASKS', 'QuestionAnsweringModelOutput', 'BertForQuestionAnswering', 'window_spans', 'best_context_window',
            'answer_token_span', 'qa_features', 'pad_features', 'best_answer', 'normalize_answer', 'exact_match_score',
            'f1_score', 'squad_evaluate', 'answer_questions', 'answer', 'cloze_questions', 'fixture_scores',
-           'cloze_qa_task', 'read_squad', 'squad_features', 'squad_file_task']
+           'cloze_qa_task', 'read_squad', 'squad_features', 'squad_file_task', 'squad_json']
 
 # %% ../nbs/10_qa.ipynb #44691197
 import collections
@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from . import finetuning
-from .data import Answer, SquadExample, brown, detokenize, split, squad_fixture
+from .data import (
+    DATASETS, Answer, NamedDataset, SquadExample, brown, dataset_files, detokenize, split, squad_fixture)
 from .encoder import BertPreTrainedModel, ModelOutput
 from .finetuning import FinetuneTask, check_class_labels, classifier_parts, name_spans, predict
 from .tokenizer import pad
@@ -355,3 +356,18 @@ def squad_file_task(tokenizer, train_limit=None, seed=0, max_length=384, *, trai
                               {x.id: p["text"] for x, p in zip(qs, preds)})
     return FinetuneTask(BertForQuestionAnswering, {}, train, evaluate,
                         f"{len(items)} questions of {Path(train_file).name if train_file else 'no file'} ({len(train)} windows)")
+
+# %% ../nbs/10_qa.ipynb #46dbb9aa
+def squad_json(questions, title_of=lambda x: x["id"].split("/")[0]) -> str:
+    "SQuAD v1.1 JSON of questions given as dicts (id, question, context, answer, answer_start): a paragraph each."
+    data = [{"title": title_of(x), "paragraphs": [{"context": x["context"], "qas": [
+        {"id": x["id"], "question": x["question"], "answers": [{"text": x["answer"], "answer_start": x["answer_start"]}]}]}]}
+        for x in questions]
+    return json.dumps({"version": "1.1", "data": data}, ensure_ascii=False)
+
+
+def _cloze_parts(cache) -> dict[str, str]:
+    return {k: squad_json(cloze_questions(v)) for k, v in split(brown(cache)).items()}
+
+DATASETS["cloze-qa"] = NamedDataset("question-answering", ".json", _cloze_parts,
+                                    "cloze questions from Brown paragraphs (a name blanked out), SQuAD v1.1 JSON")

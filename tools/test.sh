@@ -18,9 +18,11 @@ check() {  # check NAME COMMAND...
 check "export in sync"   python tools/check_export.py
 check "notebook hygiene" python tools/check_notebooks.py
 check "book build"       jupyter-book build . --warningiserror --quiet
+# two worker processes (pytest-xdist), each taking whole files: a notebook's cells run in order in one kernel
+workers=(-n "${BERT_LIT_TEST_WORKERS:-2}" --dist loadfile)
 check "nbval (notebooks)" python -m pytest --nbval --nbval-current-env \
-                           --nbval-sanitize-with tools/nbval_sanitize.cfg nbs/ -q
-check "pytest tests/"    python -m pytest tests/ -q
+                           --nbval-sanitize-with tools/nbval_sanitize.cfg nbs/ -q "${workers[@]}"
+check "pytest tests/"    python -m pytest tests/ -q "${workers[@]}"
 echo "=== summary (total $(( $(date +%s) - t0 ))s)"
 printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then echo "FAILED: ${failed[*]}"; exit 1; fi
