@@ -18,13 +18,13 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids, token_type_ids=None, position_ids=None):
-        T = input_ids.shape[1]
+    def forward(self, input_ids, token_type_ids=None, position_ids=None, inputs_embeds=None):
+        T = input_ids.shape[1]                          # inputs_embeds (B, T, D): vectors in place of the table's rows
         if position_ids is None:
             position_ids = torch.arange(T, device=input_ids.device)        # (T,), broadcast over the batch
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)                    # a single segment
-        x = (self.word_embeddings(input_ids)                                # (B, T, D)
+        x = ((self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds)   # (B, T, D)
              + self.position_embeddings(position_ids)                       # (T, D) or (B, T, D)
              + self.token_type_embeddings(token_type_ids))                  # (B, T, D)
         return self.dropout(self.LayerNorm(x))

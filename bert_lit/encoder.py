@@ -2,7 +2,8 @@
 
 # %% auto #0
 __all__ = ['gelu', 'BertIntermediate', 'BertOutput', 'BertLayer', 'BertEncoder', 'BertPooler', 'BertPreTrainedModel',
-           'ModelOutput', 'BertModelOutput', 'BertModel']
+           'ModelOutput', 'BertModelOutput', 'BertModel', 'get_input_embeddings', 'set_input_embeddings',
+           'num_parameters', 'gradient_checkpointing_enable', 'gradient_checkpointing_disable']
 
 # %% ../nbs/05_encoder.ipynb #97ceb13e
 import importlib
@@ -13,6 +14,7 @@ import torch
 import torch.nn.functional as F
 import torch.utils._pytree as pytree
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .attention import padding_mask_bias
 from .config import ACT2FN, BertConfig
@@ -61,12 +63,16 @@ class BertEncoder(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        self.gradient_checkpointing = False     # True: each layer's activations recomputed in the backward pass
 
     def forward(self, hidden_states, bias=None, output_hidden_states=False, output_attentions=False):
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_probs = () if output_attentions else None
         for layer in self.layer:
-            hidden_states, probs = layer(hidden_states, bias, output_attentions)
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                hidden_states, probs = checkpoint(layer, hidden_states, bias, output_attentions, use_reentrant=False)
+            else:
+                hidden_states, probs = layer(hidden_states, bias, output_attentions)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
@@ -245,6 +251,18 @@ def _check_values(config, input_ids, attention_mask, token_type_ids, position_id
             raise ValueError(f"{name} contains {lo if lo < 0 else hi}, outside [0, {limit}); {hint}")
     return attention_mask is not None and stats[-1][0] == 1
 
+# %% ../nbs/05_encoder.ipynb #ad2a3d9c
+def _embeds_placeholder(config, input_ids, inputs_embeds, device):
+    "Zeros of inputs_embeds' (B, T) on `device`, to stand for input_ids (inputs_embeds checked: (B, T, hidden_size))."
+    if input_ids is not None:
+        raise ValueError("pass input_ids or inputs_embeds, not both")
+    if not isinstance(inputs_embeds, torch.Tensor) or inputs_embeds.dim() != 3 or \
+            inputs_embeds.shape[-1] != config.hidden_size:
+        got = tuple(inputs_embeds.shape) if isinstance(inputs_embeds, torch.Tensor) else type(inputs_embeds).__name__
+        raise ValueError(f"inputs_embeds must be a tensor of shape (batch, sequence, hidden_size={config.hidden_size}), "
+                         f"got {got}")
+    return torch.zeros(inputs_embeds.shape[:2], dtype=torch.long, device=device)
+
 # %% ../nbs/05_encoder.ipynb #2e6aace3
 @dataclass
 class BertModelOutput(ModelOutput):
@@ -265,13 +283,60 @@ class BertModel(BertPreTrainedModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_hidden_states=False, output_attentions=False):
-        device = self.embeddings.word_embeddings.weight.device
+                output_hidden_states=None, output_attentions=None, inputs_embeds=None, return_dict=None):
+        device, c = self.embeddings.word_embeddings.weight.device, self.config
+        output_hidden_states = c.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_attentions = c.output_attentions if output_attentions is None else output_attentions
+        if inputs_embeds is not None:                   # vectors in place of ids: zeros stand for the ids' shape
+            input_ids = _embeds_placeholder(c, input_ids, inputs_embeds, device)
         input_ids, attention_mask, token_type_ids, position_ids = _convert_inputs(
             self.config, device, input_ids, attention_mask, token_type_ids, position_ids)
         padded = _check_values(self.config, input_ids, attention_mask, token_type_ids, position_ids)
-        x = self.embeddings(input_ids, token_type_ids, position_ids)                   # (B, T, D)
+        x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)    # (B, T, D)
         bias = padding_mask_bias(attention_mask, x.dtype)[:, None] if padded else None  # (B, 1, 1, T), once
         h, hidden_states, attentions = self.encoder(x, bias, output_hidden_states, output_attentions)
         pooled = self.pooler(h) if self.pooler is not None else None
-        return BertModelOutput(h, pooled, hidden_states, attentions)
+        out = BertModelOutput(h, pooled, hidden_states, attentions)
+        return out.to_tuple() if return_dict is False else out
+
+# %% ../nbs/05_encoder.ipynb #400e2ee3
+def get_input_embeddings(self) -> nn.Embedding:
+    "The token-embedding table: the word_embeddings of the model's BertEmbeddings."
+    return self.base_model.embeddings.word_embeddings
+
+
+def set_input_embeddings(self, table: nn.Embedding):
+    "Use `table` as the token-embedding table (width hidden_size); config.vocab_size becomes its number of rows."
+    if not isinstance(table, nn.Embedding) or table.embedding_dim != self.config.hidden_size:
+        raise ValueError(f"the token table must be an nn.Embedding of width hidden_size={self.config.hidden_size}")
+    self.base_model.embeddings.word_embeddings = table
+    self.config.vocab_size = table.num_embeddings
+
+
+def num_parameters(self, only_trainable=False, exclude_embeddings=False) -> int:
+    "The number of parameters, each tied tensor once; optionally only the trainable ones, or none of the tables."
+    tables = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)} if exclude_embeddings else set()
+    return sum(p.numel() for p in self.parameters() if id(p) not in tables and (p.requires_grad or not only_trainable))
+
+
+def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
+    "Recompute each layer's activations in the backward pass instead of keeping them (training only)."
+    for m in self.modules():
+        if isinstance(m, BertEncoder):
+            m.gradient_checkpointing = True
+
+
+def gradient_checkpointing_disable(self):
+    "Keep the activations again (the default)."
+    for m in self.modules():
+        if isinstance(m, BertEncoder):
+            m.gradient_checkpointing = False
+
+
+for _method in (get_input_embeddings, set_input_embeddings, num_parameters, gradient_checkpointing_enable,
+                gradient_checkpointing_disable):
+    setattr(BertPreTrainedModel, _method.__name__, _method)
+BertPreTrainedModel.main_input_name, BertPreTrainedModel.supports_gradient_checkpointing = "input_ids", True
+BertPreTrainedModel.base_model = property(lambda self: getattr(self, self.base_model_prefix, self))
+BertPreTrainedModel.is_gradient_checkpointing = property(
+    lambda self: any(getattr(m, "gradient_checkpointing", False) for m in self.modules()))

@@ -163,14 +163,16 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                output_hidden_states=False, output_attentions=False):
+                output_hidden_states=None, output_attentions=None,
+                inputs_embeds=None, return_dict=None):
         out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                         position_ids=position_ids, output_hidden_states=output_hidden_states,
-                        output_attentions=output_attentions)
+                        output_attentions=output_attentions, inputs_embeds=inputs_embeds)
         logits = self.classifier(self.dropout(out.pooler_output))                          # (B, C)
         loss = None if labels is None else classification_loss(logits, labels, self.config.extra.get("problem_type"))
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                        attentions=out.attentions)
+        out = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                       attentions=out.attentions)
+        return out.to_tuple() if return_dict is False else out
 
 # %% ../nbs/09_finetuning.ipynb #2cbeb9f6
 class BertForTokenClassification(BertPreTrainedModel):
@@ -183,17 +185,19 @@ class BertForTokenClassification(BertPreTrainedModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                output_hidden_states=False, output_attentions=False):
+                output_hidden_states=None, output_attentions=None,
+                inputs_embeds=None, return_dict=None):
         out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                         position_ids=position_ids, output_hidden_states=output_hidden_states,
-                        output_attentions=output_attentions)
+                        output_attentions=output_attentions, inputs_embeds=inputs_embeds)
         logits = self.classifier(self.dropout(out.last_hidden_state))                      # (B, T, C)
         loss = None
         if labels is not None:
             check_class_labels(labels, self.num_labels, logits.shape[:2], ignore=-100)
             loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
-        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
-                                     attentions=out.attentions)
+        out = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                    attentions=out.attentions)
+        return out.to_tuple() if return_dict is False else out
 
 # %% ../nbs/09_finetuning.ipynb #089e950a
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask", "labels", "start_positions", "end_positions")

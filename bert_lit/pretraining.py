@@ -421,10 +421,11 @@ class BertForPreTraining(_TiedMLM, BertPreTrainedModel):
         self.tie_weights()                                     # after initialisation: keep the embeddings' init
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                next_sentence_label=None, output_hidden_states=False, output_attentions=False):
+                next_sentence_label=None, output_hidden_states=None, output_attentions=None,
+                inputs_embeds=None, return_dict=None):
         out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                         position_ids=position_ids, output_hidden_states=output_hidden_states,
-                        output_attentions=output_attentions)
+                        output_attentions=output_attentions, inputs_embeds=inputs_embeds)
         B, T = out.last_hidden_state.shape[:2]
         if labels is not None:
             check_labels(labels, (B, T), self.config.vocab_size, "labels", MLM_LABELS, ignore=-100)
@@ -437,9 +438,10 @@ class BertForPreTraining(_TiedMLM, BertPreTrainedModel):
         mlm_loss = F.cross_entropy(logits, targets) if labels is not None else None
         nsp_loss = F.cross_entropy(nsp_logits, next_sentence_label.long()) if next_sentence_label is not None else None
         losses = [l for l in (mlm_loss, nsp_loss) if l is not None]
-        return BertForPreTrainingOutput(loss=sum(losses) if losses else None, prediction_logits=logits,
-                                        seq_relationship_logits=nsp_logits, mlm_loss=mlm_loss, nsp_loss=nsp_loss,
-                                        hidden_states=out.hidden_states, attentions=out.attentions)
+        out = BertForPreTrainingOutput(loss=sum(losses) if losses else None, prediction_logits=logits,
+                                       seq_relationship_logits=nsp_logits, mlm_loss=mlm_loss, nsp_loss=nsp_loss,
+                                       hidden_states=out.hidden_states, attentions=out.attentions)
+        return out.to_tuple() if return_dict is False else out
 
 # %% ../nbs/08_pretraining.ipynb #c03591b7
 class BertForMaskedLM(_TiedMLM, BertPreTrainedModel):
@@ -452,16 +454,18 @@ class BertForMaskedLM(_TiedMLM, BertPreTrainedModel):
         self.tie_weights()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
-                output_hidden_states=False, output_attentions=False):
+                output_hidden_states=None, output_attentions=None,
+                inputs_embeds=None, return_dict=None):
         out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                         position_ids=position_ids, output_hidden_states=output_hidden_states,
-                        output_attentions=output_attentions)
+                        output_attentions=output_attentions, inputs_embeds=inputs_embeds)
         if labels is not None:
             check_labels(labels, out.last_hidden_state.shape[:2], self.config.vocab_size, "labels", MLM_LABELS,
                          ignore=-100)
         logits, targets = masked_lm_logits(self.cls.predictions, out.last_hidden_state, labels)
         loss = F.cross_entropy(logits, targets) if labels is not None else None
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        out = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return out.to_tuple() if return_dict is False else out
 
 # %% ../nbs/08_pretraining.ipynb #52286e2c
 def pretraining_losses(model, batch):

@@ -44,12 +44,13 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                start_positions=None, end_positions=None, output_hidden_states=False, output_attentions=False):
+                start_positions=None, end_positions=None, output_hidden_states=None, output_attentions=None,
+                inputs_embeds=None, return_dict=None):
         if (start_positions is None) != (end_positions is None):
             raise ValueError("pass both start_positions and end_positions (or neither)")
         out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                         position_ids=position_ids, output_hidden_states=output_hidden_states,
-                        output_attentions=output_attentions)
+                        output_attentions=output_attentions, inputs_embeds=inputs_embeds)
         start_logits, end_logits = self.qa_outputs(self.dropout(out.last_hidden_state)).unbind(-1)   # (B, T) each
         loss = None
         if start_positions is not None:
@@ -57,8 +58,9 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             check_class_labels(start_positions, T, (B,), "start_positions")
             check_class_labels(end_positions, T, (B,), "end_positions")
             loss = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
-        return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                            hidden_states=out.hidden_states, attentions=out.attentions)
+        out = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                           hidden_states=out.hidden_states, attentions=out.attentions)
+        return out.to_tuple() if return_dict is False else out
 
 # %% ../nbs/10_qa.ipynb #3b36954c
 def window_spans(n_tokens, size, doc_stride):

@@ -1,0 +1,113 @@
+"""Issue 17, the models: the API that transformers users' code calls, each item against transformers itself.
+
+Chapter 5.1 (BertConfig's generic keys, num_labels, id2label), chapter 5.2 (config.output_* honoured, return_dict,
+inputs_embeds, get/set_input_embeddings, num_parameters, base_model, main_input_name, gradient checkpointing) and
+the heads of chapters 8-10 (the same requests, return_dict=False, inputs_embeds).
+"""
+import pytest
+import torch
+import transformers
+
+import bert_lit
+from bert_lit.config import GENERIC_DEFAULTS
+
+SMALL = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+             max_position_embeddings=64)
+HEADS = ["BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
+         "BertForTokenClassification", "BertForQuestionAnswering"]
+
+
+def pair(name, **config):
+    "The same random weights in a transformers model and a bert_lit model of class `name`, both in eval mode."
+    torch.manual_seed(0)
+    theirs = getattr(transformers, name)(transformers.BertConfig(**SMALL, **config, attn_implementation="eager")).eval()
+    ours = getattr(bert_lit, name)(bert_lit.BertConfig(**SMALL, **config)).eval()
+    missing, unexpected = ours.load_state_dict(theirs.state_dict(), strict=False)
+    assert not [k for k in missing if "position_ids" not in k] and not unexpected
+    return theirs, ours
+
+
+def batch():
+    ids = torch.tensor([[2, 11, 12, 13, 14, 3], [2, 21, 22, 3, 0, 0]])
+    return {"input_ids": ids, "attention_mask": (ids != 0).long(), "token_type_ids": torch.zeros_like(ids)}
+
+
+def test_generic_config_keys_read_as_transformers_defaults():
+    ours, theirs = bert_lit.BertConfig(), transformers.BertConfig()
+    for key in GENERIC_DEFAULTS:
+        assert getattr(ours, key) == getattr(theirs, key), key
+    assert (ours.num_labels, ours.id2label, ours.label2id) == (theirs.num_labels, theirs.id2label, theirs.label2id)
+
+
+def test_config_takes_and_keeps_transformers_keywords():
+    kwargs = dict(is_decoder=False, add_cross_attention=False, chunk_size_feed_forward=0, num_labels=3,
+                  classifier_dropout=0.2, problem_type="single_label_classification")
+    ours, theirs = bert_lit.BertConfig(**SMALL, **kwargs), transformers.BertConfig(**SMALL, **kwargs)
+    for key in ("is_decoder", "chunk_size_feed_forward", "num_labels", "id2label", "label2id", "classifier_dropout",
+                "problem_type"):
+        assert getattr(ours, key) == getattr(theirs, key), key
+    ours.output_hidden_states = theirs.output_hidden_states = True
+    back = bert_lit.BertConfig.from_dict(ours.to_dict())
+    assert back.output_hidden_states is True and back.num_labels == 3 and back.is_decoder is False
+    with pytest.raises(AttributeError, match="no key 'not_a_key'"):
+        ours.not_a_key
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_config_requests_return_dict_and_inputs_embeds_as_transformers(name):
+    theirs, ours = pair(name)
+    b = batch()
+    for model in (theirs, ours):
+        model.config.output_attentions = model.config.output_hidden_states = True
+    t, o = theirs(**b), ours(**b)
+    assert len(o.attentions) == len(t.attentions) == 2 and len(o.hidden_states) == len(t.hidden_states) == 3
+    for x, y in zip(o.hidden_states, t.hidden_states):
+        torch.testing.assert_close(x, y, atol=2e-6, rtol=0)
+    assert ours(**b, output_attentions=False).attentions is None            # the argument wins over the config
+    for model in (theirs, ours):
+        model.config.output_attentions = model.config.output_hidden_states = False
+    t, o = theirs(**b, return_dict=False), ours(**b, return_dict=False)
+    assert isinstance(o, tuple) and isinstance(t, tuple)
+    if name not in ("BertForPreTraining", "BertForMaskedLM"):   # (masked-LM logits differ by design without labels)
+        torch.testing.assert_close(o[0], t[0], atol=2e-6, rtol=0)     # the first field: hidden states or logits
+    embeds = theirs.get_input_embeddings()(b["input_ids"])
+    t = theirs(inputs_embeds=embeds, attention_mask=b["attention_mask"])
+    o = ours(inputs_embeds=embeds, attention_mask=b["attention_mask"])
+    key = {"BertModel": "last_hidden_state", "BertForQuestionAnswering": "start_logits"}.get(name)
+    if key is None and name in ("BertForSequenceClassification", "BertForTokenClassification"):
+        key = "logits"
+    if key is not None:
+        torch.testing.assert_close(o[key], t[key], atol=2e-6, rtol=0)
+    with pytest.raises(ValueError, match="not both"):
+        ours(input_ids=b["input_ids"], inputs_embeds=embeds)
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_embeddings_parameters_and_attributes_as_transformers(name):
+    theirs, ours = pair(name)
+    assert torch.equal(ours.get_input_embeddings().weight, theirs.get_input_embeddings().weight)
+    for kwargs in ({}, {"exclude_embeddings": True}, {"only_trainable": True}):
+        assert ours.num_parameters(**kwargs) == theirs.num_parameters(**kwargs), kwargs
+    assert ours.main_input_name == theirs.main_input_name == "input_ids"
+    assert type(ours.base_model).__name__ == type(theirs.base_model).__name__ == "BertModel"
+    assert ours.supports_gradient_checkpointing and theirs.supports_gradient_checkpointing
+    table = torch.nn.Embedding(120, 32)
+    ours.set_input_embeddings(table)
+    assert ours.get_input_embeddings() is table and ours.config.vocab_size == 120
+
+
+def test_gradient_checkpointing_gives_transformers_gradients():
+    theirs, ours = pair("BertForSequenceClassification", hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    b, labels = batch(), torch.tensor([0, 1])
+    grads = {}
+    for who, model in (("theirs", theirs), ("ours", ours)):
+        model.train()
+        model.gradient_checkpointing_enable()
+        assert model.is_gradient_checkpointing
+        model(**b, labels=labels).loss.backward()
+        grads[who] = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+    assert grads["ours"].keys() == grads["theirs"].keys()
+    for k in grads["ours"]:
+        torch.testing.assert_close(grads["ours"][k], grads["theirs"][k], atol=2e-6, rtol=1e-5)
+    ours.gradient_checkpointing_disable()
+    assert not ours.is_gradient_checkpointing
