@@ -8,9 +8,10 @@ __all__ = []
 __doc__ = """bert_lit: BERT derived from first principles, as a book and a library.
 
 Models (transformers' names and checkpoints): BertModel, BertForPreTraining, BertForMaskedLM,
-BertForSequenceClassification, BertForTokenClassification, BertForQuestionAnswering; BertTokenizer, BertConfig.
-Your own data: read_table / read_tagged / read_squad, text_classification_task, token_classification_task,
-squad_file_task, fit, predict, classify, tag, answer_questions; pipeline("fill-mask" | "text-classification" |
+BertForNextSentencePrediction, BertForSequenceClassification, BertForTokenClassification, BertForMultipleChoice,
+BertForQuestionAnswering; BertTokenizer, BertConfig.
+Your own data: read_table / read_tagged / read_squad (the book's datasets as such files: dataset_files),
+text_classification_task, token_classification_task, squad_file_task, fit, predict, classify, tag, answer_questions; pipeline("fill-mask" | "text-classification" |
 "token-classification" | "question-answering" | "feature-extraction" | "sentence-embedding", model=FOLDER).
 Sentence vectors: sentence_embeddings, semantic_search. The command line: `bert-lit --help`.
 Every name is imported from its chapter's module on first use; the book explains each."""
@@ -30,16 +31,20 @@ _exports = {
     "summarize": "pretrained",
     "BertForPreTraining": "pretraining",
     "BertForMaskedLM": "pretraining",
+    "BertForNextSentencePrediction": "pretraining",
     "pretrain": "pretraining",
     "fill_mask": "pretraining",
     "BertForSequenceClassification": "finetuning",
     "BertForTokenClassification": "finetuning",
+    "BertForMultipleChoice": "finetuning",
     "BertForQuestionAnswering": "qa",
     "fit": "finetuning",
     "classify": "finetuning",
     "tag": "finetuning",
     "answer": "qa",
     # your own data (issue 16): readers, tasks, training and prediction from Python
+    "dataset_files": "data",
+    "dataset_names": "data",
     "FinetuneConfig": "finetuning",
     "encode_texts": "finetuning",
     "encode_words": "finetuning",

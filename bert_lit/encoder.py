@@ -3,7 +3,8 @@
 # %% auto #0
 __all__ = ['gelu', 'BertIntermediate', 'BertOutput', 'BertLayer', 'BertEncoder', 'BertPooler', 'BertPreTrainedModel',
            'ModelOutput', 'BertModelOutput', 'BertModel', 'get_input_embeddings', 'set_input_embeddings',
-           'num_parameters', 'gradient_checkpointing_enable', 'gradient_checkpointing_disable']
+           'num_parameters', 'gradient_checkpointing_enable', 'gradient_checkpointing_disable',
+           'resize_token_embeddings']
 
 # %% ../nbs/05_encoder.ipynb #97ceb13e
 import importlib
@@ -122,11 +123,11 @@ class BertPreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path, **kwargs):
         "Build the model from a checkpoint folder (config.json + model.safetensors); chapter 6 implements it."
-        return importlib.import_module("bert_lit.pretrained").load_pretrained(cls, path, **kwargs)
+        return importlib.import_module("bert_lit.pretrained").from_pretrained(cls, path, **kwargs)
 
-    def save_pretrained(self, path):
+    def save_pretrained(self, path, **kwargs):
         "Write config.json and model.safetensors to the folder `path`; chapter 6 implements it."
-        return importlib.import_module("bert_lit.pretrained").save_pretrained(self, path)
+        return importlib.import_module("bert_lit.pretrained").save_pretrained(self, path, **kwargs)
 
 # %% ../nbs/05_encoder.ipynb #95c9ea91
 class ModelOutput(dict):
@@ -322,14 +323,14 @@ def num_parameters(self, only_trainable=False, exclude_embeddings=False) -> int:
 def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None):
     "Recompute each layer's activations in the backward pass instead of keeping them (training only)."
     for m in self.modules():
-        if isinstance(m, BertEncoder):
+        if hasattr(m, "gradient_checkpointing"):          # BertEncoder, and variants of it
             m.gradient_checkpointing = True
 
 
 def gradient_checkpointing_disable(self):
     "Keep the activations again (the default)."
     for m in self.modules():
-        if isinstance(m, BertEncoder):
+        if hasattr(m, "gradient_checkpointing"):          # BertEncoder, and variants of it
             m.gradient_checkpointing = False
 
 
@@ -340,3 +341,36 @@ BertPreTrainedModel.main_input_name, BertPreTrainedModel.supports_gradient_check
 BertPreTrainedModel.base_model = property(lambda self: getattr(self, self.base_model_prefix, self))
 BertPreTrainedModel.is_gradient_checkpointing = property(
     lambda self: any(getattr(m, "gradient_checkpointing", False) for m in self.modules()))
+
+# %% ../nbs/05_encoder.ipynb #9b5dbb07
+@torch.no_grad()
+def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True) -> nn.Embedding:
+    "The token table with new_num_tokens rows (rounded up to pad_to_multiple_of): old rows kept, new ones the mean."
+    old = self.get_input_embeddings()
+    if new_num_tokens is None and pad_to_multiple_of is None:
+        return old
+    n = old.num_embeddings if new_num_tokens is None else new_num_tokens
+    n = -(-n // pad_to_multiple_of) * pad_to_multiple_of if pad_to_multiple_of else n
+    table = nn.Embedding(n, old.embedding_dim, padding_idx=old.padding_idx if old.padding_idx < n else None,
+                         device=old.weight.device, dtype=old.weight.dtype)
+    self._init_weights(table)
+    keep = min(n, old.num_embeddings)
+    table.weight[:keep] = old.weight[:keep]
+    if mean_resizing and n > keep:
+        table.weight[keep:] = old.weight.mean(0)
+    output = self.get_output_embeddings() if hasattr(self, "get_output_embeddings") else None
+    self.set_input_embeddings(table)
+    if output is not None and output.bias is not None:     # the output layer's bias: one entry per token
+        old_bias = output.bias
+        bias = nn.Parameter(torch.zeros(n, device=old_bias.device, dtype=old_bias.dtype))
+        bias[:keep] = old_bias[:keep]
+        for m in self.modules():                             # every module holding the old bias gets the new one
+            for name, p in list(m._parameters.items()):
+                if p is old_bias:
+                    m._parameters[name] = bias
+    if output is not None and hasattr(self, "tie_weights"):
+        self.tie_weights()
+    return table
+
+
+BertPreTrainedModel.resize_token_embeddings = resize_token_embeddings

@@ -4,13 +4,13 @@
 __all__ = ['MODEL_INPUTS', 'LOWER_IS_BETTER', 'NAME_TAGS', 'TASKS', 'TABLE_SUFFIXES', 'with_labels', 'labels_of',
            'check_class_labels', 'classification_loss', 'SequenceClassifierOutput', 'TokenClassifierOutput',
            'transformers_labels', 'head_config', 'classifier_parts', 'BertForSequenceClassification',
-           'BertForTokenClassification', 'collate', 'length_batches', 'FinetuneConfig', 'loss_count', 'run_identity',
-           'micro_batches', 'fit_step', 'label_scheme', 'label_value', 'label_ids', 'greater_is_better', 'track_best',
-           'fit', 'predict', 'accuracy', 'macro_f1', 'scores_by_domain', 'pearson', 'rmse', 'encode_texts', 'classify',
-           'encode_words', 'tag_words', 'tag', 'brown_tagging', 'most_frequent_tag', 'word_accuracy', 'bio_spans',
-           'entity_scores', 'name_spans', 'name_bio', 'FinetuneTask', 'sentiment_task', 'tagging_task', 'task_model',
-           'finetune_and_test', 'read_table', 'label_scores', 'text_classification_task', 'read_tagged',
-           'token_classification_task']
+           'BertForTokenClassification', 'MultipleChoiceModelOutput', 'BertForMultipleChoice', 'collate',
+           'length_batches', 'FinetuneConfig', 'loss_count', 'run_identity', 'micro_batches', 'fit_step',
+           'label_scheme', 'label_value', 'label_ids', 'greater_is_better', 'track_best', 'fit', 'predict', 'accuracy',
+           'macro_f1', 'scores_by_domain', 'pearson', 'rmse', 'encode_texts', 'classify', 'encode_words', 'tag_words',
+           'tag', 'brown_tagging', 'most_frequent_tag', 'word_accuracy', 'bio_spans', 'entity_scores', 'name_spans',
+           'name_bio', 'FinetuneTask', 'sentiment_task', 'tagging_task', 'task_model', 'finetune_and_test',
+           'read_table', 'label_scores', 'text_classification_task', 'read_tagged', 'token_classification_task']
 
 # %% ../nbs/09_finetuning.ipynb #983babb8
 import collections
@@ -69,7 +69,7 @@ def check_class_labels(labels, num_labels, shape, what="labels", ignore=None):
     unit = "sequence" if len(shape) == 1 else "token"
     meaning = (f"one class id per {unit}; the head has {num_labels} labels; build it with "
                "with_labels(config, names) listing every label"
-               + (f" (or mark tokens without a label with {ignore})" if ignore is not None else ""))
+               + (f" (or mark {unit}s without a label with {ignore})" if ignore is not None else ""))
     check_labels(labels, shape, num_labels, what, meaning, ignore)
 
 
@@ -80,8 +80,8 @@ def classification_loss(logits, labels, problem_type=None):
         problem_type = ("regression" if C == 1 else "single_label_classification"
                         if not labels.dtype.is_floating_point else "multi_label_classification")
     if problem_type == "single_label_classification":
-        check_class_labels(labels, C, (B,))
-        return F.cross_entropy(logits, labels)
+        check_class_labels(labels, C, (B,), ignore=-100)
+        return F.cross_entropy(logits, labels, ignore_index=-100)           # -100: a sequence without a label
     if not labels.dtype.is_floating_point:
         raise TypeError(f"{problem_type} needs float labels, got {labels.dtype}; pass labels.float()")
     if problem_type == "regression":
@@ -197,6 +197,39 @@ class BertForTokenClassification(BertPreTrainedModel):
             loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
         out = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                     attentions=out.attentions)
+        return out.to_tuple() if return_dict is False else out
+
+# %% ../nbs/09_finetuning.ipynb #c550e9be
+@dataclass
+class MultipleChoiceModelOutput(SequenceClassifierOutput):
+    "loss (when labels are given), logits (B, K): one score per candidate; on request hidden states and attentions."
+
+
+class BertForMultipleChoice(BertPreTrainedModel):
+    "BERT + one score per (context, candidate) pair from the pooled output; the K scores of a question compete."
+    def __init__(self, config):
+        super().__init__(config)
+        self.bert, self.dropout, self.classifier = classifier_parts(config, 1, pooled=True)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                output_hidden_states=None, output_attentions=None, inputs_embeds=None, return_dict=None):
+        given = input_ids if input_ids is not None else inputs_embeds
+        if given is None or given.dim() < 3:
+            raise ValueError("multiple choice takes inputs of shape (batch, choices, sequence): one row per candidate")
+        B, K = given.shape[:2]
+        flat = lambda x: None if x is None else x.flatten(0, 1)                 # (B, K, ...) -> (B*K, ...)
+        out = self.bert(input_ids=flat(input_ids), attention_mask=flat(attention_mask),
+                        token_type_ids=flat(token_type_ids), position_ids=flat(position_ids),
+                        output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+                        inputs_embeds=flat(inputs_embeds))
+        logits = self.classifier(self.dropout(out.pooler_output)).view(B, K)    # (B, K)
+        loss = None
+        if labels is not None:
+            check_class_labels(labels, K, (B,), ignore=-100)
+            loss = F.cross_entropy(logits, labels, ignore_index=-100)
+        out = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                        attentions=out.attentions)
         return out.to_tuple() if return_dict is False else out
 
 # %% ../nbs/09_finetuning.ipynb #089e950a

@@ -2,10 +2,13 @@
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'PICKLE_NAME', 'read_config', 'read_weights', 'LoadReport', 'match_weights',
-           'size_disagreements', 'load_pretrained', 'save_pretrained', 'mean_pool', 'sentence_embeddings',
-           'semantic_search', 'summarize']
+           'size_disagreements', 'load_pretrained', 'save_pretrained', 'config_overrides', 'from_pretrained',
+           'mean_pool', 'sentence_embeddings', 'semantic_search', 'summarize']
 
 # %% ../nbs/06_pretrained.ipynb #cdb0f1aa
+import copy
+import dataclasses
+import inspect
 import json
 import math
 import os
@@ -13,16 +16,18 @@ import pickle
 import re
 import tempfile
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .data import atomic_write
-from .config import BertConfig
+from .config import GENERIC_DEFAULTS, BertConfig
 
 # %% ../nbs/06_pretrained.ipynb #8df6c131
 CONFIG_NAME, WEIGHTS_NAME, PICKLE_NAME = "config.json", "model.safetensors", "pytorch_model.bin"
@@ -84,6 +89,7 @@ class LoadReport:
     mismatched: list = field(default_factory=list)         # (name, shape in the model, shape in the checkpoint)
     newly_initialized: list = field(default_factory=list)  # head weights the checkpoint lacks: left as initialised
     ignored: list = field(default_factory=list)            # checkpoint head weights the model has no place for
+    resized: list = field(default_factory=list)            # mismatched, but left as initialised on request (below)
 
     def problems(self) -> str:
         "The missing, unexpected and mismatched names, one per line (empty if none)."
@@ -169,12 +175,16 @@ def size_disagreements(config, weights: dict, report: LoadReport) -> list[str]:
     return lines
 
 # %% ../nbs/06_pretrained.ipynb #d11cefa8
-def load_pretrained(cls, folder, *, dtype=None, device=None, strict=True, **model_kwargs):
-    "Build `cls` from `folder/config.json` and fill it with the weights of `folder/model.safetensors`."
-    config = read_config(folder)
+def load_pretrained(cls, folder, *, dtype=None, device=None, strict=True, config=None, ignore_mismatched_sizes=False,
+                    **model_kwargs):
+    "Build `cls` from `folder/config.json` (or `config`) and fill it with the weights of `folder/model.safetensors`."
+    config = read_config(folder) if config is None else config
     weights = read_weights(folder)
     model = cls(config, **model_kwargs)
     matched, report = match_weights(model, weights)
+    if ignore_mismatched_sizes:                   # transformers' option: a tensor of another shape is a new weight
+        report.resized, report.mismatched = report.mismatched, []
+        report.newly_initialized += [k for k, *_ in report.resized]
     if report.problems():
         problems = report.problems().splitlines()
         if len(problems) > 20:                     # a wrong hidden_size mismatches every tensor: the cause is above
@@ -196,8 +206,14 @@ def load_pretrained(cls, folder, *, dtype=None, device=None, strict=True, **mode
     return model.eval()
 
 # %% ../nbs/06_pretrained.ipynb #882167d9
-def save_pretrained(model, folder) -> None:
-    "Write `model` to `folder` as `config.json` and `model.safetensors` (tied tensors stored once)."
+def save_pretrained(model, folder, *, safe_serialization=True, is_main_process=True) -> None:
+    """Write `model` to `folder` as `config.json` and `model.safetensors` (tied tensors stored once); transformers'
+    is_main_process=False writes nothing (the other processes of a distributed run)."""
+    if not safe_serialization:
+        raise ValueError("bert_lit saves model.safetensors only: a pickle runs code when it is loaded (section 6.1); "
+                         "leave safe_serialization at True")
+    if not is_main_process:
+        return
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors, seen = {}, set()
@@ -212,6 +228,41 @@ def save_pretrained(model, folder) -> None:
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
     atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text))
 
+# %% ../nbs/06_pretrained.ipynb #6c2d8a0e
+def config_overrides(cls, config, kwargs) -> tuple:
+    "Split from_pretrained's keywords as transformers does: (a copy of `config` with the config keys set, the rest)."
+    takes = set(inspect.signature(cls.__init__).parameters) | set(inspect.signature(load_pretrained).parameters)
+    keys = {f.name for f in dataclasses.fields(config)} | set(GENERIC_DEFAULTS) | set(config.extra) | \
+        {"num_labels", "id2label", "label2id"}
+    overrides = {k: v for k, v in kwargs.items() if k not in takes and k in keys}
+    if not overrides:
+        return config, kwargs
+    fields = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(config)}}
+    config = dataclasses.replace(copy.deepcopy(config), **fields)               # checked again, as on construction
+    for k, v in overrides.items():
+        if k not in fields:
+            setattr(config, k, v)
+    return config, {k: v for k, v in kwargs.items() if k not in overrides}
+
+
+def _as_saved(name, model, folder):
+    "A checkpoint tensor's name as the file has it (match_weights prefixes a base checkpoint's names for a head)."
+    pre = model.base_model_prefix + "."
+    with safe_open(Path(folder) / WEIGHTS_NAME, "pt") if (Path(folder) / WEIGHTS_NAME).is_file() else nullcontext() as f:
+        return name.removeprefix(pre) if f is not None and name not in f.keys() else name
+
+
+def from_pretrained(cls, folder, *, output_loading_info=False, **kwargs):
+    "cls.from_pretrained(folder, ...): load_pretrained with config keys as keywords, and the loading info on request."
+    config, kwargs = config_overrides(cls, kwargs.pop("config", None) or read_config(folder), kwargs)
+    model = load_pretrained(cls, folder, config=config, **kwargs)
+    if not output_loading_info:
+        return model
+    r, resized = model.load_report, {k for k, *_ in model.load_report.resized}
+    return model, {"missing_keys": set(r.missing + r.newly_initialized) - resized,
+                   "unexpected_keys": {_as_saved(k, model, folder) for k in r.unexpected + r.ignored}, "error_msgs": [],
+                   "mismatched_keys": {(k, torch.Size(f), torch.Size(e)) for k, e, f in r.resized}}
+
 # %% ../nbs/06_pretrained.ipynb #77e00560
 def mean_pool(last_hidden_state, attention_mask):
     "Average each sequence's token vectors over its real (unmasked) tokens: (B, T, D) -> (B, D)."
@@ -220,8 +271,11 @@ def mean_pool(last_hidden_state, attention_mask):
 
 
 @torch.inference_mode()
-def sentence_embeddings(model, tokenizer, sentences, batch_size=32, max_length=256):
-    "Unit-length sentence vectors: mean-pooled last hidden states, L2-normalised, shape (N, D)."
+def sentence_embeddings(model, tokenizer, sentences, batch_size=32, max_length=256, output_value="sentence_embedding"):
+    """Unit-length sentence vectors: mean-pooled last hidden states, L2-normalised, shape (N, D). Each input may be
+    a (text, pair) tuple, encoded as one sequence; output_value="token_embeddings": each input's tokens (T_i, D)."""
+    if output_value not in ("sentence_embedding", "token_embeddings"):
+        raise ValueError(f"output_value={output_value!r}: choose 'sentence_embedding' or 'token_embeddings'")
     device, out = next(model.parameters()).device, []
     for i in range(0, len(sentences), batch_size):
         enc = tokenizer(list(sentences[i:i + batch_size]), padding=True, truncation=True, max_length=max_length,
@@ -229,8 +283,11 @@ def sentence_embeddings(model, tokenizer, sentences, batch_size=32, max_length=2
         mask = enc["attention_mask"].to(device)
         h = model(input_ids=enc["input_ids"].to(device), attention_mask=mask,
                   token_type_ids=enc["token_type_ids"].to(device)).last_hidden_state  # (B, T, D)
-        out.append(F.normalize(mean_pool(h, mask), p=2, dim=1))
-    return torch.cat(out)
+        if output_value == "token_embeddings":                    # sentence-transformers' per-token output
+            out += [h[k, mask[k].bool()] for k in range(len(h))]
+        else:
+            out.append(F.normalize(mean_pool(h, mask), p=2, dim=1))
+    return out if output_value == "token_embeddings" else torch.cat(out)
 
 # %% ../nbs/06_pretrained.ipynb #df3ba739
 def semantic_search(query_embeddings, corpus_embeddings, top_k=5):

@@ -6,10 +6,11 @@ __all__ = ['MLM_LABELS', 'NSP_LABELS', 'PretrainingDataConfig', 'VocabInfo', 'to
            'TrainingInstance', 'check_documents', 'create_training_instances', 'collate', 'PretrainingBatches',
            'BertPredictionHeadTransform', 'ties_word_embeddings', 'BertLMPredictionHead', 'BertOnlyMLMHead',
            'BertPreTrainingHeads', 'check_labels', 'BertForPreTrainingOutput', 'MaskedLMOutput', 'masked_lm_logits',
-           'BertForPreTraining', 'BertForMaskedLM', 'pretraining_losses', 'pretraining_counts', 'train_step',
-           'evaluate', 'evaluation_batches', 'save_checkpoint', 'load_checkpoint', 'PretrainingConfig',
-           'pretraining_flops', 'Budget', 'pretrain', 'fill_mask', 'read_corpus', 'corpus_parts', 'check_run_record',
-           'command_inputs', 'command_configs', 'PreLNLayer', 'PreLNEncoder', 'use_pre_layer_norm', 'benchmark_batches']
+           'BertForPreTraining', 'BertForMaskedLM', 'NextSentencePredictorOutput', 'BertOnlyNSPHead',
+           'BertForNextSentencePrediction', 'pretraining_losses', 'pretraining_counts', 'train_step', 'evaluate',
+           'evaluation_batches', 'save_checkpoint', 'load_checkpoint', 'PretrainingConfig', 'pretraining_flops',
+           'Budget', 'pretrain', 'fill_mask', 'read_corpus', 'corpus_parts', 'check_run_record', 'command_inputs',
+           'command_configs', 'PreLNLayer', 'PreLNEncoder', 'use_pre_layer_norm', 'benchmark_batches']
 
 # %% ../nbs/08_pretraining.ipynb #dafc0d37
 import contextlib
@@ -467,6 +468,49 @@ class BertForMaskedLM(_TiedMLM, BertPreTrainedModel):
         out = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
         return out.to_tuple() if return_dict is False else out
 
+# %% ../nbs/08_pretraining.ipynb #380c7b3d
+@dataclass
+class NextSentencePredictorOutput(ModelOutput):
+    "loss (when labels are given), logits (B, 2): class 0 = B follows A, 1 = B is random; on request more."
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    hidden_states: tuple | None = None
+    attentions: tuple | None = None
+
+
+class BertOnlyNSPHead(nn.Module):
+    "`cls.seq_relationship` alone (BertForNextSentencePrediction)."
+    def __init__(self, config):
+        super().__init__()
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+    def forward(self, pooled_output):
+        return self.seq_relationship(pooled_output)
+
+
+class BertForNextSentencePrediction(BertPreTrainedModel):
+    "BERT with the next-sentence head only: is segment B the sentence that followed A?"
+    def __init__(self, config):
+        super().__init__(config)
+        self.bert, self.cls = BertModel(config), BertOnlyNSPHead(config)
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, labels=None,
+                output_hidden_states=None, output_attentions=None, inputs_embeds=None, return_dict=None):
+        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                        position_ids=position_ids, output_hidden_states=output_hidden_states,
+                        output_attentions=output_attentions, inputs_embeds=inputs_embeds)
+        logits, loss = self.cls(out.pooler_output), None                          # (B, 2)
+        if labels is not None:
+            B = logits.shape[0]
+            if isinstance(labels, torch.Tensor) and tuple(labels.shape) == (B, 1):
+                labels = labels.view(B)                                           # (B, 1), as transformers accepts
+            check_labels(labels, (B,), 2, "labels", NSP_LABELS)
+            loss = F.cross_entropy(logits, labels.long())
+        out = NextSentencePredictorOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                          attentions=out.attentions)
+        return out.to_tuple() if return_dict is False else out
+
 # %% ../nbs/08_pretraining.ipynb #52286e2c
 def pretraining_losses(model, batch):
     "The mean losses of a batch, for weighted_step: masked LM (over predicted tokens) and, with labels, NSP (over sequences)."
@@ -782,6 +826,7 @@ class PreLNEncoder(nn.Module):
         for block in self.layer:
             block.__class__ = PreLNLayer                            # the same modules, run in pre-LN order
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = encoder.gradient_checkpointing   # chapter 5's switch, kept
 
     def forward(self, hidden_states, bias=None, output_hidden_states=False, output_attentions=False):
         h, all_hidden, all_probs = BertEncoder.forward(self, hidden_states, bias, output_hidden_states, output_attentions)

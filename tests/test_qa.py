@@ -429,14 +429,21 @@ def test_question_answering_parity(minilm, tok, sentences):
                   lambda o: {"start_logits": o.start_logits[real], "end_logits": o.end_logits[real], "loss": o.loss})
 
 
-def test_bad_positions_are_refused(minilm, tok, sentences):
+def test_positions_past_the_sequence_are_ignored_as_transformers_bad_ones_refused(minilm, tok, sentences):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         qa = BertForQuestionAnswering.from_pretrained(minilm).eval()
-    enc = tok(sentences[:2], padding=True, return_tensors="pt")
+        theirs = transformers.BertForQuestionAnswering.from_pretrained(minilm).eval()
+    torch.nn.init.normal_(qa.qa_outputs.weight, std=0.5)                 # a head that is not near zero
+    theirs.qa_outputs.load_state_dict(qa.qa_outputs.state_dict())
+    enc = tok(sentences[:3], padding=True, return_tensors="pt")
     T = enc["input_ids"].shape[1]
-    with pytest.raises(ValueError, match="start_positions contains"):
-        qa(**enc, start_positions=torch.tensor([0, T]), end_positions=torch.tensor([0, 1]))
+    positions = {"start_positions": torch.tensor([1, T, T + 7]), "end_positions": torch.tensor([2, 3, T])}
+    with torch.no_grad():
+        ours, ref = qa(**enc, **positions).loss, theirs(**enc, **positions).loss
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="start_positions contains -1"):
+        qa(**enc, start_positions=torch.tensor([0, -1, 1]), end_positions=torch.tensor([0, 1, 1]))
     with pytest.raises(ValueError, match="both start_positions and end_positions"):
         qa(**enc, start_positions=torch.tensor([0, 1]))
 

@@ -13,8 +13,8 @@ from bert_lit.config import GENERIC_DEFAULTS
 
 SMALL = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
              max_position_embeddings=64)
-HEADS = ["BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
-         "BertForTokenClassification", "BertForQuestionAnswering"]
+HEADS = ["BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForNextSentencePrediction",
+         "BertForSequenceClassification", "BertForTokenClassification", "BertForQuestionAnswering"]
 
 
 def pair(name, **config):
@@ -74,7 +74,7 @@ def test_config_requests_return_dict_and_inputs_embeds_as_transformers(name):
     t = theirs(inputs_embeds=embeds, attention_mask=b["attention_mask"])
     o = ours(inputs_embeds=embeds, attention_mask=b["attention_mask"])
     key = {"BertModel": "last_hidden_state", "BertForQuestionAnswering": "start_logits"}.get(name)
-    if key is None and name in ("BertForSequenceClassification", "BertForTokenClassification"):
+    if key is None and name not in ("BertForPreTraining", "BertForMaskedLM"):
         key = "logits"
     if key is not None:
         torch.testing.assert_close(o[key], t[key], atol=2e-6, rtol=0)
@@ -111,3 +111,106 @@ def test_gradient_checkpointing_gives_transformers_gradients():
         torch.testing.assert_close(grads["ours"][k], grads["theirs"][k], atol=2e-6, rtol=1e-5)
     ours.gradient_checkpointing_disable()
     assert not ours.is_gradient_checkpointing
+
+
+def saved(tmp_path, name, **config):
+    "A folder written by transformers' save_pretrained, and the transformers model."
+    torch.manual_seed(0)
+    model = getattr(transformers, name)(transformers.BertConfig(**SMALL, **config))
+    model.save_pretrained(tmp_path / name)
+    return tmp_path / name, model
+
+
+def same_info(ours, theirs):
+    assert ours.keys() == theirs.keys()
+    for key in ("missing_keys", "unexpected_keys", "mismatched_keys"):
+        assert set(ours[key]) == set(theirs[key]), key
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_from_pretrained_keywords_and_loading_info_as_transformers(tmp_path):
+    head, _ = saved(tmp_path, "BertForSequenceClassification")
+    base, _ = saved(tmp_path, "BertModel")
+    cases = [("BertForSequenceClassification", head, dict(num_labels=3, ignore_mismatched_sizes=True)),
+             ("BertModel", head, dict(output_attentions=True, hidden_dropout_prob=0.0)),
+             ("BertForSequenceClassification", base, {}),
+             ("BertForTokenClassification", base, dict(num_labels=5))]
+    for name, folder, kwargs in cases:
+        o, o_info = getattr(bert_lit, name).from_pretrained(folder, output_loading_info=True, **kwargs)
+        t, t_info = getattr(transformers, name).from_pretrained(folder, output_loading_info=True, **kwargs)
+        same_info(o_info, t_info)
+        for key in ("num_labels", "output_attentions", "hidden_dropout_prob"):
+            assert getattr(o.config, key) == getattr(t.config, key), (name, key)
+        loaded = {k for k in t.state_dict() if k not in t_info["missing_keys"] and "position_ids" not in k and
+                  k not in {m[0] for m in t_info["mismatched_keys"]}}
+        for k in loaded:
+            assert torch.equal(o.state_dict()[k], t.state_dict()[k]), (name, k)
+    with pytest.raises(TypeError, match="num_label"):
+        bert_lit.BertModel.from_pretrained(base, num_label=3)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        bert_lit.BertForSequenceClassification.from_pretrained(head, num_labels=3)   # without the option: refused
+
+
+def test_save_pretrained_options(tmp_path):
+    _, ours = pair("BertModel")
+    ours.save_pretrained(tmp_path / "kept", safe_serialization=True)
+    assert (tmp_path / "kept" / "model.safetensors").is_file()
+    ours.save_pretrained(tmp_path / "skipped", is_main_process=False)
+    assert not (tmp_path / "skipped").exists()
+    with pytest.raises(ValueError, match="safetensors only"):
+        ours.save_pretrained(tmp_path / "pickle", safe_serialization=False)
+    back = transformers.BertModel.from_pretrained(tmp_path / "kept")
+    assert torch.equal(back.embeddings.word_embeddings.weight, ours.embeddings.word_embeddings.weight)
+
+
+def test_multiple_choice_and_next_sentence_heads_equal_transformers():
+    theirs, ours = pair("BertForMultipleChoice")
+    torch.manual_seed(1)
+    ids = torch.randint(5, 99, (3, 4, 9))                       # 3 questions, 4 candidates, 9 tokens
+    mask = torch.ones_like(ids)
+    mask[:, :, 7:] = 0
+    labels = torch.tensor([2, 0, 3])
+    with torch.no_grad():
+        t, o = theirs(input_ids=ids, attention_mask=mask, labels=labels), ours(input_ids=ids, attention_mask=mask, labels=labels)
+    torch.testing.assert_close(o.logits, t.logits, atol=2e-6, rtol=0)
+    torch.testing.assert_close(o.loss, t.loss, atol=2e-6, rtol=0)
+    theirs, ours = pair("BertForNextSentencePrediction")
+    b, nsp = batch(), torch.tensor([[1], [0]])                  # (B, 1) labels, as transformers accepts
+    with torch.no_grad():
+        t, o = theirs(**b, labels=nsp), ours(**b, labels=nsp)
+    torch.testing.assert_close(o.logits, t.logits, atol=2e-6, rtol=0)
+    torch.testing.assert_close(o.loss, t.loss, atol=2e-6, rtol=0)
+
+
+def test_sequence_labels_of_minus_100_are_ignored_as_transformers():
+    theirs, ours = pair("BertForSequenceClassification", num_labels=3)
+    b = {k: torch.cat([v, v]) for k, v in batch().items()}
+    labels = torch.tensor([2, -100, 0, -100])
+    with torch.no_grad():
+        t, o = theirs(**b, labels=labels), ours(**b, labels=labels)
+    torch.testing.assert_close(o.loss, t.loss, atol=2e-6, rtol=0)
+    with pytest.raises(ValueError, match="contains 3"):
+        ours(**b, labels=torch.tensor([3, 0, 0, 0]))
+
+
+@pytest.mark.parametrize("name", ["BertModel", "BertForMaskedLM", "BertForPreTraining", "BertForSequenceClassification"])
+def test_resize_token_embeddings_as_transformers(name):
+    theirs, ours = pair(name)
+    b = batch()
+    t_table, o_table = theirs.resize_token_embeddings(105, pad_to_multiple_of=8), ours.resize_token_embeddings(105, pad_to_multiple_of=8)
+    assert o_table.num_embeddings == t_table.num_embeddings == ours.config.vocab_size == theirs.config.vocab_size == 112
+    assert torch.equal(o_table.weight[:99], t_table.weight[:99])          # the old rows kept, by both
+    torch.testing.assert_close(o_table.weight[99:], o_table.weight[:99].mean(0).expand(13, -1))
+    with torch.no_grad():
+        t, o = theirs(**b), ours(**b)
+    first = {"BertModel": "last_hidden_state", "BertForSequenceClassification": "logits"}.get(name)
+    if first:
+        torch.testing.assert_close(o[first], t[first], atol=2e-6, rtol=0)
+    else:                                                                  # masked-LM: the old tokens' logits agree
+        key = "logits" if name == "BertForMaskedLM" else "prediction_logits"
+        assert o[key].shape == t[key].shape == (2, 6, 112)
+        torch.testing.assert_close(o[key][..., :99], t[key][..., :99], atol=2e-5, rtol=0)
+        decoder = ours.get_output_embeddings()
+        assert decoder.weight is ours.get_input_embeddings().weight and decoder.bias is ours.cls.predictions.bias
+        assert decoder.bias.shape == (112,)
+    ours(input_ids=torch.tensor([[2, 111, 3]]))                               # a new id is accepted

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import bert_lit
 
-CHAPTERS = {"tokenizer": ("1", "01_tokenizer"), "config": ("5", "05_config"), "encoder": ("5", "05_encoder"),
+CHAPTERS = {"data": ("0", "00_data"), "tokenizer": ("1", "01_tokenizer"), "config": ("5", "05_config"), "encoder": ("5", "05_encoder"),
             "pretrained": ("6", "06_pretrained"), "pretraining": ("8", "08_pretraining"),
             "finetuning": ("9", "09_finetuning"), "qa": ("10", "10_qa"), "speed": ("11", "11_speed"),
             "cli": ("A", "12_cli"), "pipelines": ("B", "13_pipelines")}
