@@ -187,8 +187,8 @@ def _folder_state(out, command, now, overwrite) -> bool:
     started = any((out / f).exists() for f in RUN_FILES[command] if f != "command.json")
     before = json.loads(record.read_text(encoding="utf-8")) if record.is_file() and started else None
     if before is not None:
-        differ = [f"{_option(k)} {before.get(k)!r} when the run began, {now.get(k)!r} now"
-                  for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+        differ = [f"{_option(k)} {before[k]!r} when the run began, {now[k]!r} now"   # both recorded: an
+                  for k in sorted(set(before) & set(now)) if before[k] != now[k]]    # older version's record
         if differ:
             raise ValueError(f"{out} holds a run with other options ({'; '.join(differ)}); run the same command to "
                              "resume it, add --overwrite to start afresh there, or use another --out folder")

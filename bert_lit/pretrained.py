@@ -270,16 +270,22 @@ def mean_pool(last_hidden_state, attention_mask):
     return (last_hidden_state * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
 
+def _characters(text) -> int:
+    "A sentence's length for sorting: its characters (both texts of a pair)."
+    return len(text) if isinstance(text, str) else sum(map(len, text))
+
+
 @torch.inference_mode()
 def sentence_embeddings(model, tokenizer, sentences, batch_size=32, max_length=256, output_value="sentence_embedding"):
     """Unit-length sentence vectors: mean-pooled last hidden states, L2-normalised, shape (N, D). Each input may be
     a (text, pair) tuple, encoded as one sequence; output_value="token_embeddings": each input's tokens (T_i, D)."""
     if output_value not in ("sentence_embedding", "token_embeddings"):
         raise ValueError(f"output_value={output_value!r}: choose 'sentence_embedding' or 'token_embeddings'")
-    device, out = next(model.parameters()).device, []
-    for i in range(0, len(sentences), batch_size):
-        enc = tokenizer(list(sentences[i:i + batch_size]), padding=True, truncation=True, max_length=max_length,
-                        return_tensors="pt")
+    device, out, sentences = next(model.parameters()).device, [], list(sentences)
+    order = sorted(range(len(sentences)), key=lambda i: -_characters(sentences[i]))   # longest first, as
+    for i in range(0, len(order), batch_size):                                           # sentence-transformers
+        enc = tokenizer([sentences[j] for j in order[i:i + batch_size]], padding=True, truncation=True,
+                        max_length=max_length, return_tensors="pt")
         mask = enc["attention_mask"].to(device)
         h = model(input_ids=enc["input_ids"].to(device), attention_mask=mask,
                   token_type_ids=enc["token_type_ids"].to(device)).last_hidden_state  # (B, T, D)
@@ -287,7 +293,8 @@ def sentence_embeddings(model, tokenizer, sentences, batch_size=32, max_length=2
             out += [h[k, mask[k].bool()] for k in range(len(h))]
         else:
             out.append(F.normalize(mean_pool(h, mask), p=2, dim=1))
-    return out if output_value == "token_embeddings" else torch.cat(out)
+    back = sorted(range(len(order)), key=order.__getitem__)                              # the input order again
+    return [out[k] for k in back] if output_value == "token_embeddings" else torch.cat(out)[back]
 
 # %% ../nbs/06_pretrained.ipynb #df3ba739
 def semantic_search(query_embeddings, corpus_embeddings, top_k=5):
