@@ -134,7 +134,8 @@ _FIELDS, _fields_init = {f.name for f in fields(BertConfig)}, BertConfig.__init_
 def _init(self, *args, extra=None, num_labels=None, **kwargs):
     "BertConfig(...): the fields by name or position; any other keyword goes to `extra`; num_labels names labels."
     more = {k: kwargs.pop(k) for k in list(kwargs) if k not in _FIELDS}
-    _fields_init(self, *args, extra={**(extra or {}), **more}, **kwargs)
+    merged = {**extra, **more} if isinstance(extra, dict) else more if extra is None else extra   # else refused below
+    _fields_init(self, *args, extra=merged, **kwargs)
     if num_labels is not None and "id2label" not in self.extra:
         self.num_labels = num_labels
 
