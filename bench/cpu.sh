@@ -4,9 +4,10 @@
 #
 #     bash bench/cpu.sh            # THREADS=1 for one thread (default 2)
 #
-# bfloat16 runs on MiniLM only: a CPU without bfloat16 units (no AVX512-BF16 or AMX, like the 2-core machine this
-# book is built on) emulates it, 6x slower than float32, and bert-base would take a quarter of an hour; on a CPU that
-# has them, add `bench/model.py --dtype bf16` for bert-base.
+# The second line says whether this CPU has bfloat16 units (AVX512-BF16 or AMX, from /proc/cpuinfo's flags).
+# bfloat16 runs on MiniLM only: a CPU without them (like the 2-core machine this book was first built on) emulates
+# it, 6x slower than float32, and bert-base would take a quarter of an hour; on a CPU that has them, add
+# `bench/model.py --dtype bf16` for bert-base.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -14,6 +15,9 @@ PY=${PYTHON:-.venv/bin/python}
 T=${THREADS:-2}
 exec > >(tee bench/cpu-results.txt) 2>&1
 echo "CPU: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+bf16=$(grep -m1 -o -w -E 'avx512_bf16|amx_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//')
+echo "bfloat16: ${bf16:+native ($bf16)}${bf16:-emulated (neither avx512_bf16 nor amx_bf16 in /proc/cpuinfo)};" \
+     "torch CPU capability $("$PY" -c 'import torch; print(torch.backends.cpu.get_cpu_capability())')"
 status=0
 step() { echo; echo "=== python ${*:2}"; "$@" || status=1; }
 step "$PY" bench/model.py --threads "$T" --repeats 9

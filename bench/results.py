@@ -39,6 +39,8 @@ def other_rows(script, line):
     if script == "bench/unpad.py" and line.startswith("ratio unpadded"):
         return [("inference, real sentence batches, MiniLM", "unpadded / transformers", line.split(":")[1].strip(),
                  ">= 1.5")]
+    if script == "bench/bucketing.py" and line.startswith("ratio sorted / bert_lit input order"):
+        return [("sentence embeddings, real sentences, MiniLM", "sorted / input order", line.split(":")[1].strip(), "")]
     if script == "bench/pretrain.py" and line.startswith("ratio"):
         return [("pretraining step, 4 x 256, 32 x 128", "bert_lit / transformers", line.split(":")[1].strip(), ">= 1.3")]
     if script == "bench/attention.py" and (m := re.match(r"(minilm|bert-base)\s+(yes|no)\s.*\s([\d.]+)$", line)):
