@@ -16,14 +16,12 @@ import pickle
 import re
 import tempfile
 import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .data import atomic_write
@@ -232,12 +230,12 @@ def save_pretrained(model, folder, *, safe_serialization=True, is_main_process=T
 def config_overrides(cls, config, kwargs) -> tuple:
     "Split from_pretrained's keywords as transformers does: (a copy of `config` with the config keys set, the rest)."
     takes = set(inspect.signature(cls.__init__).parameters) | set(inspect.signature(load_pretrained).parameters)
-    keys = {f.name for f in dataclasses.fields(config)} | set(GENERIC_DEFAULTS) | set(config.extra) | \
-        {"num_labels", "id2label", "label2id"}
+    names = {f.name for f in dataclasses.fields(config)}
+    keys = names | set(GENERIC_DEFAULTS) | set(config.extra) | {"num_labels", "id2label", "label2id"}
     overrides = {k: v for k, v in kwargs.items() if k not in takes and k in keys}
     if not overrides:
         return config, kwargs
-    fields = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(config)}}
+    fields = {k: v for k, v in overrides.items() if k in names}
     config = dataclasses.replace(copy.deepcopy(config), **fields)               # checked again, as on construction
     for k, v in overrides.items():
         if k not in fields:
@@ -245,11 +243,12 @@ def config_overrides(cls, config, kwargs) -> tuple:
     return config, {k: v for k, v in kwargs.items() if k not in overrides}
 
 
-def _as_saved(name, model, folder):
-    "A checkpoint tensor's name as the file has it (match_weights prefixes a base checkpoint's names for a head)."
-    pre = model.base_model_prefix + "."
-    with safe_open(Path(folder) / WEIGHTS_NAME, "pt") if (Path(folder) / WEIGHTS_NAME).is_file() else nullcontext() as f:
-        return name.removeprefix(pre) if f is not None and name not in f.keys() else name
+def _saved_names(folder) -> set | None:
+    "The tensor names of folder/model.safetensors, read from its header (None for a legacy pickle folder)."
+    if not (Path(folder) / WEIGHTS_NAME).is_file():
+        return None
+    with safe_open(Path(folder) / WEIGHTS_NAME, "pt") as f:
+        return set(f.keys())
 
 
 def from_pretrained(cls, folder, *, output_loading_info=False, **kwargs):
@@ -259,8 +258,10 @@ def from_pretrained(cls, folder, *, output_loading_info=False, **kwargs):
     if not output_loading_info:
         return model
     r, resized = model.load_report, {k for k, *_ in model.load_report.resized}
+    saved, pre = _saved_names(folder), model.base_model_prefix + "."     # match_weights prefixed a base's names
     return model, {"missing_keys": set(r.missing + r.newly_initialized) - resized,
-                   "unexpected_keys": {_as_saved(k, model, folder) for k in r.unexpected + r.ignored}, "error_msgs": [],
+                   "unexpected_keys": {k if saved is None or k in saved else k.removeprefix(pre)   # the file's names
+                                       for k in r.unexpected + r.ignored}, "error_msgs": [],
                    "mismatched_keys": {(k, torch.Size(f), torch.Size(e)) for k, e, f in r.resized}}
 
 # %% ../nbs/06_pretrained.ipynb #77e00560
