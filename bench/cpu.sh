@@ -23,6 +23,8 @@ step() { echo; echo "=== python ${*:2}"; "$@" || status=1; }
 step "$PY" bench/model.py --threads "$T" --repeats 9
 step "$PY" bench/model.py --threads "$T" --dtype bf16 --repeats 5 --shapes minilm   # bert-base: see below
 step "$PY" bench/unpad.py --threads "$T"
+step "$PY" bench/unpad.py --threads "$T" --train --batches 8
+step "$PY" bench/int8.py --threads "$T"
 step "$PY" bench/bucketing.py --threads "$T"
 step "$PY" bench/pretrain.py --threads "$T"
 step "$PY" bench/attention.py --threads "$T"

@@ -3,10 +3,10 @@
 #
 #     bash bench/gpu.sh            # PEAK_TFLOPS=... to give the GPU's dense bf16 peak if it is not in the table below
 #
-# 1. equality: tests/test_devices.py (the model, the unpadded path and training steps on the GPU vs the CPU);
+# 1. equality: tests/test_devices.py (the model, its default packed and its padded path, training steps, GPU vs CPU);
 # 2. speed, side by side with transformers in each script, in bfloat16 (and float32 for the fixed shapes):
 #    fixed shapes (bert-base, MiniLM, 32 x 128) with tokens/s and model FLOP utilisation against the GPU's peak,
-#    real sentence batches unpadded, attention alone, a bert-base pretraining step, torch.compile.
+#    real sentence batches (default packed path vs padded vs transformers), attention alone, a bert-base pretraining step, torch.compile.
 # Output goes to the terminal and to bench/gpu-results.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."

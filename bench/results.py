@@ -36,9 +36,22 @@ def model_rows(line, shape, dtype, gpu):
 
 def other_rows(script, line):
     "Rows of one output line of the other benchmarks."
-    if script == "bench/unpad.py" and line.startswith("ratio unpadded"):
-        return [("inference, real sentence batches, MiniLM", "unpadded / transformers", line.split(":")[1].strip(),
-                 ">= 1.5")]
+    if script == "bench/unpad.py" and (m := re.match(r"ratio default / (transformers|ONNX Runtime fp32) \((.*)\): ([\d.]+)", line)):
+        what = "fine-tuning step, real sentence batches, MiniLM" if m[2] == "fine-tuning step" else \
+            "inference, real sentence batches, MiniLM"
+        target = ">= 1.5" if m[1] == "transformers" and m[2] == "inference" else "> 1" if m[1] != "transformers" else ""
+        return [(what, f"default / {m[1]}", m[3], target)]
+    if script == "bench/unpad.py" and line.startswith("model FLOP/s on the real tokens"):
+        return [("FLOP/s, real sentence batches, MiniLM", "default / torch.matmul",
+                 re.search(r"bert_lit default ([\d.]+)", line)[1], ">= 0.75")]
+    if script == "bench/int8.py" and (m := re.match(r"(sentiment accuracy|POS word accuracy) .* fp32: ([+-][\d.]+)", line)):
+        return [(f"int8 per channel, {m[1]}", "int8 - fp32", m[2], ">= -0.01")]
+    if script == "bench/int8.py" and (m := re.match(r"embeddings int8 per channel: cosine to fp32 mean ([\d.]+)", line)):
+        return [("int8 per channel, sentence embeddings", "cosine to fp32, mean", m[1], "")]
+    if script == "bench/int8.py" and (m := re.match(r"(32 x 128|real batches \(16 x 32\))\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", line)):
+        shape = "32 x 128" if m[1] == "32 x 128" else "real batches"
+        return [(f"int8 inference, {shape}, MiniLM", "int8 / transformers fp32", m[4], ">= 2.5 (VNNI)"),
+                (f"int8 inference, {shape}, MiniLM", "ONNX Runtime int8 / tr.", m[6], "")]
     if script == "bench/bucketing.py" and line.startswith("ratio sorted / bert_lit input order"):
         return [("sentence embeddings, real sentences, MiniLM", "sorted / input order", line.split(":")[1].strip(), "")]
     if script == "bench/pretrain.py" and line.startswith("ratio"):
@@ -69,6 +82,12 @@ def print_table(rows):
     print(f"{'benchmark':44} {'measured':24} {'value':>7}  target")
     for what, ratio, value, target in rows:
         print(f"{what:44} {ratio:24} {value:>7}  {target}")
+
+
+def markdown_table(rows):
+    "The rows as a Markdown table (rendered as a table in the book)."
+    lines = ["| benchmark | measured | value | target |", "|---|---|---:|---|"]
+    return "\n".join(lines + [f"| {what} | {ratio} | {value} | {target} |" for what, ratio, value, target in rows])
 
 
 if __name__ == "__main__":

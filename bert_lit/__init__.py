@@ -13,7 +13,8 @@ BertForQuestionAnswering; BertTokenizer, BertConfig.
 Your own data: read_table / read_tagged / read_squad (the book's datasets as such files: dataset_files),
 text_classification_task, token_classification_task, squad_file_task, fit, predict, classify, tag, answer_questions; pipeline("fill-mask" | "text-classification" |
 "token-classification" | "question-answering" | "feature-extraction" | "sentence-embedding", model=FOLDER).
-Sentence vectors: sentence_embeddings, semantic_search. The command line: `bert-lit --help`.
+Sentence vectors: sentence_embeddings, semantic_search. Attention: attention_html (an interactive head view).
+Speed: padded batches skip their padding by default (skip_padding=False: the padded reference); quantize_int8, export_onnx. The command line: `bert-lit --help`.
 Every name is imported from its chapter's module on first use; the book explains each."""
 import importlib
 
@@ -29,6 +30,7 @@ _exports = {
     "sentence_embeddings": "pretrained",
     "semantic_search": "pretrained",
     "summarize": "pretrained",
+    "attention_html": "pretrained",
     "BertForPreTraining": "pretraining",
     "BertForMaskedLM": "pretraining",
     "BertForNextSentencePrediction": "pretraining",
@@ -61,6 +63,7 @@ _exports = {
     "squad_file_task": "qa",
     "load_task_model": "cli",
     "export_onnx": "speed",
+    "quantize_int8": "speed",
     "pipeline": "pipelines",
     "Pipeline": "pipelines",
 }

@@ -37,7 +37,7 @@ from .finetuning import (
 from .pretrained import read_config, sentence_embeddings
 from .pretraining import BertForMaskedLM, BertForPreTraining, fill_mask
 from .qa import TASKS, BertForQuestionAnswering, answer_questions, read_squad, squad_file_task
-from .speed import INPUT_NAMES, export_onnx
+from .speed import INPUT_NAMES, export_onnx, quantize_int8
 from .tokenizer import BertTokenizer
 
 # %% ../nbs/12_cli.ipynb #d6f49c21
@@ -444,8 +444,8 @@ MODEL_CLASSES = {c.__name__: c for c in (BertModel, BertForPreTraining, BertForM
                                          BertForTokenClassification, BertForQuestionAnswering)}
 
 
-def load_task_model(folder, device=None):
-    "The model of a checkpoint folder as the class its config.json names ('architectures'), and its tokenizer."
+def load_task_model(folder, device=None, int8=False):
+    "The model of a checkpoint folder as the class its config.json names ('architectures'), and its tokenizer; int8: quantized."
     folder = minilm_checkpoint() if folder == "minilm" else Path(folder)
     name = (read_config(folder).extra.get("architectures") or ["BertModel"])[0]
     if name not in MODEL_CLASSES:
@@ -454,7 +454,10 @@ def load_task_model(folder, device=None):
     with warnings.catch_warnings():                 # MiniLM has a pooler but no head: nothing is missing here
         warnings.filterwarnings("ignore", message=".*not in the checkpoint")
         model = MODEL_CLASSES[name].from_pretrained(folder, device=device)
-    return model, BertTokenizer.from_pretrained(folder)
+    where = next(model.parameters()).device.type
+    if int8 and where != "cpu":
+        raise ValueError(f"--int8 runs on the CPU (chapter 11's quantize_int8); drop --device {where} or --int8")
+    return quantize_int8(model) if int8 else model, BertTokenizer.from_pretrained(folder)
 
 
 def _words(path):
@@ -512,7 +515,7 @@ def _write_lines(records, output):
 def predict_command(args):
     "bert-lit predict: predict_records of the file, as JSON lines."
     args = with_dataset(args)
-    model, tokenizer = load_task_model(args.model, setup(args))
+    model, tokenizer = load_task_model(args.model, setup(args), args.int8)
     _write_lines(predict_records(model, tokenizer, args.input, args.text_column, args.text_pair_column,
                                  args.batch_size, args.max_length), args.output)
     return 0
@@ -521,7 +524,7 @@ def predict_command(args):
 def evaluate_command(args):
     "bert-lit evaluate: the task's scores of a labelled file, with the model's label names."
     args = with_dataset(args)
-    model, tokenizer = load_task_model(args.model, setup(args))
+    model, tokenizer = load_task_model(args.model, setup(args), args.int8)
     if isinstance(model, BertForQuestionAnswering):
         builder = functools.partial(squad_file_task, test_file=args.input)
     elif isinstance(model, BertForTokenClassification):
@@ -540,7 +543,7 @@ def evaluate_command(args):
 # %% ../nbs/12_cli.ipynb #890174e8
 def encode_command(args):
     "bert-lit encode: sentence embeddings (chapter 6) of a file's texts, saved with numpy.save."
-    args, (model, tokenizer) = with_dataset(args), load_task_model(args.model, setup(args))
+    args, (model, tokenizer) = with_dataset(args), load_task_model(args.model, setup(args), args.int8)
     if Path(args.input).suffix.lower() == ".txt":
         texts = [line for line in Path(args.input).read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     else:
@@ -586,7 +589,9 @@ def model_options(p, *, texts=True, batches=True):
     if batches:
         p.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="inputs per forward pass")
         p.add_argument("--max-length", type=positive_int, default=128, metavar="N", help="tokens per input")
-    p.set_defaults(parser=p)
+        p.add_argument("--int8", action="store_true", help="int8 linear layers on the CPU (chapter 11.9): "
+                       "faster, slightly less accurate")
+    p.set_defaults(parser=p, int8=False)
     return p
 
 

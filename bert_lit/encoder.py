@@ -264,6 +264,16 @@ def _embeds_placeholder(config, input_ids, inputs_embeds, device):
                          f"got {got}")
     return torch.zeros(inputs_embeds.shape[:2], dtype=torch.long, device=device)
 
+# %% ../nbs/05_encoder.ipynb #77634d6e
+def _skips_padding(config, skip_padding=None) -> bool:
+    "Run a padded batch on its real tokens only (chapter 11)? The argument, else config.skip_padding (default True)."
+    skip = config.extra.get("skip_padding", True) if skip_padding is None else skip_padding
+    if not isinstance(skip, bool):
+        raise TypeError(f"skip_padding={skip!r} must be True or False (False: compute padding positions too)")
+    recording = torch.jit.is_tracing() or torch.compiler.is_exporting() or torch.compiler.is_compiling()
+    return skip and not recording            # a recorded graph keeps one shape: the padded path
+
+
 # %% ../nbs/05_encoder.ipynb #2e6aace3
 @dataclass
 class BertModelOutput(ModelOutput):
@@ -284,7 +294,8 @@ class BertModel(BertPreTrainedModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                output_hidden_states=None, output_attentions=None, inputs_embeds=None, return_dict=None):
+                output_hidden_states=None, output_attentions=None, inputs_embeds=None, return_dict=None,
+                skip_padding=None):
         device, c = self.embeddings.word_embeddings.weight.device, self.config
         output_hidden_states = c.output_hidden_states if output_hidden_states is None else output_hidden_states
         output_attentions = c.output_attentions if output_attentions is None else output_attentions
@@ -293,9 +304,15 @@ class BertModel(BertPreTrainedModel):
         input_ids, attention_mask, token_type_ids, position_ids = _convert_inputs(
             self.config, device, input_ids, attention_mask, token_type_ids, position_ids)
         padded = _check_values(self.config, input_ids, attention_mask, token_type_ids, position_ids)
-        x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)    # (B, T, D)
-        bias = padding_mask_bias(attention_mask, x.dtype)[:, None] if padded else None  # (B, 1, 1, T), once
-        h, hidden_states, attentions = self.encoder(x, bias, output_hidden_states, output_attentions)
+        if padded and _skips_padding(c, skip_padding) and type(self.encoder) is BertEncoder:   # chapter 11: the
+            # real tokens only, the same numbers (a replaced encoder, as chapter 8's pre-LN one, runs its own forward)
+            h, hidden_states, attentions = importlib.import_module("bert_lit.speed").packed_encode(
+                self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
+                output_hidden_states, output_attentions)
+        else:
+            x = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)    # (B, T, D)
+            bias = padding_mask_bias(attention_mask, x.dtype)[:, None] if padded else None  # (B, 1, 1, T), once
+            h, hidden_states, attentions = self.encoder(x, bias, output_hidden_states, output_attentions)
         pooled = self.pooler(h) if self.pooler is not None else None
         out = BertModelOutput(h, pooled, hidden_states, attentions)
         return out.to_tuple() if return_dict is False else out

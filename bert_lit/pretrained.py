@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'PICKLE_NAME', 'read_config', 'read_weights', 'LoadReport', 'match_weights',
            'size_disagreements', 'load_pretrained', 'save_pretrained', 'config_overrides', 'from_pretrained',
-           'mean_pool', 'sentence_embeddings', 'semantic_search', 'summarize']
+           'mean_pool', 'sentence_embeddings', 'attention_html', 'semantic_search', 'summarize']
 
 # %% ../nbs/06_pretrained.ipynb #cdb0f1aa
 import copy
@@ -296,6 +296,42 @@ def sentence_embeddings(model, tokenizer, sentences, batch_size=32, max_length=2
             out.append(F.normalize(mean_pool(h, mask), p=2, dim=1))
     back = sorted(range(len(order)), key=order.__getitem__)                              # the input order again
     return [out[k] for k in back] if output_value == "token_embeddings" else torch.cat(out)[back]
+
+# %% ../nbs/06_pretrained.ipynb #a54c09db
+_views = iter(range(1, 1 << 62))          # ids of the views of one session: unique on a page
+
+
+def attention_html(attentions, tokens, digits=3) -> str:
+    "An interactive head view (HTML + plain JavaScript): pick layer and head, hover a token to see where it attends."
+    attn = torch.stack(list(attentions)) if isinstance(attentions, (list, tuple)) else attentions   # (L, H, T, T)
+    if attn.dim() != 4 or attn.shape[-1] != attn.shape[-2] or attn.shape[-1] != len(tokens):
+        raise ValueError(f"attentions must be (layers, heads, T, T) for {len(tokens)} tokens, got {tuple(attn.shape)}; "
+                         "pass torch.stack(out.attentions)[:, 0] of one sequence")
+    data = json.dumps({"tokens": list(tokens), "attn": attn.float().round(decimals=digits).tolist()})
+    uid = f"attention-view-{next(_views)}"
+    return f"""<div class="attention-view" id="{uid}" style="font:13px sans-serif">
+<label>layer <select class="av-layer"></select></label> <label>head <select class="av-head"></select></label>
+<svg class="av-svg" width="420" height="{22 * len(tokens) + 10}"></svg></div>
+<script>(function () {{
+  const d = {data}, root = document.getElementById("{uid}"), svg = root.querySelector(".av-svg");
+  const NS = "http://www.w3.org/2000/svg", [L, H] = [d.attn.length, d.attn[0].length];
+  const [layer, head] = [root.querySelector(".av-layer"), root.querySelector(".av-head")];
+  for (let l = 0; l < L; l++) layer.add(new Option(l, l));
+  for (let h = 0; h < H; h++) head.add(new Option(h, h));
+  const el = (name, attrs, text) => {{ const e = document.createElementNS(NS, name);
+    for (const k in attrs) e.setAttribute(k, attrs[k]); if (text) e.textContent = text; svg.appendChild(e); return e; }};
+  function draw(focus) {{
+    svg.innerHTML = ""; const a = d.attn[layer.value][head.value], y = i => 18 + 22 * i;
+    a.forEach((row, i) => row.forEach((w, j) => {{ if ((focus === null || focus === i) && w > 0.01)
+      el("line", {{x1: 130, y1: y(i) - 4, x2: 290, y2: y(j) - 4, stroke: "#1f77b4", "stroke-width": 2,
+                   "stroke-opacity": w, class: "av-line", "data-weight": w}}); }}));
+    d.tokens.forEach((t, i) => {{
+      el("text", {{x: 295, y: y(i), class: "av-key"}}, t);
+      const q = el("text", {{x: 125, y: y(i), "text-anchor": "end", class: "av-query", style: "cursor:pointer"}}, t);
+      q.addEventListener("mouseover", () => draw(i)); q.addEventListener("mouseout", () => draw(null)); }});
+    root.dataset.lines = svg.querySelectorAll(".av-line").length; }}
+  layer.onchange = head.onchange = () => draw(null); draw(null); root.dataset.ready = "1";
+}})();</script>"""
 
 # %% ../nbs/06_pretrained.ipynb #df3ba739
 def semantic_search(query_embeddings, corpus_embeddings, top_k=5):

@@ -607,9 +607,13 @@ def pretraining_flops(config, batch):
     "FLOPs of one forward and backward pass of BertForPreTraining on `batch` (matrix products only)."
     B, T = batch["input_ids"].shape
     D, I, L, V = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
-    per_position = L * (2 * 4 * D * D + 2 * 2 * D * I + 2 * 2 * T * D)   # Q K V W^O; W_1 W_2; QK^T and PV
+    packed = ("attention_mask" in batch and config.extra.get("skip_padding", True)   # chapter 11's default path,
+              and not config.extra.get("pre_layer_norm"))                          # not taken by pre-LN models
+    N = int(batch["attention_mask"].sum()) if packed else B * T          # positions the token-wise products see
+    per_token = L * (2 * 4 * D * D + 2 * 2 * D * I)                       # Q K V W^O; W_1 W_2
+    attention = B * T * L * 2 * 2 * T * D                                 # QK^T and PV, on the (B, T) rectangle
     predicted = int((batch["labels"] != -100).sum())
-    trained = B * T * per_position + predicted * (2 * D * D + 2 * D * V)  # encoder; MLM transform + decoder
+    trained = N * per_token + attention + predicted * (2 * D * D + 2 * D * V)  # encoder; MLM transform + decoder
     pooled = B * (2 * D * D + 2 * 2 * D)                                  # pooler and NSP classifier, per sequence
     return 3 * trained + (3 if "next_sentence_label" in batch else 1) * pooled   # backward = 2 x forward
 

@@ -92,3 +92,106 @@ def test_page_renders_offline(chromium, book, page):
         assert "<mjx-container" in dom, f"{page}: no rendered maths (MathJax did not run)"
     assert "\\frac" not in visible and "\\sqrt" not in visible, f"{page}: raw TeX left on the page"
     assert "#| " not in visible, f"{page}: an nbdev directive is shown"
+
+
+# What a reader at 1280 px sees: every code, output and table block and every display equation measured against
+# its box. The page is opened inside a same-origin frame of that width; a script in the frame's parent waits for
+# MathJax, measures, and writes the result into its own DOM, which --dump-dom returns.
+MEASURE = """<!doctype html><html><body style="margin:0">
+<iframe id="f" src="PAGE" style="width:1280px;height:1000px;border:0"></iframe><pre id="out">pending</pre>
+<script>
+const f = document.getElementById("f");
+f.onload = async () => {
+  const w = f.contentWindow, d = f.contentDocument;
+  if (w.MathJax && w.MathJax.startup) { try { await w.MathJax.startup.promise; } catch (e) {} }
+  await new Promise(r => setTimeout(r, 500));
+  const main = d.querySelector("main") || d.body, column = main.querySelector("article") || main;
+  const limit = column.getBoundingClientRect().right + 1, where = e => (e.textContent || "").trim().slice(0, 60);
+  const over = [];
+  for (const e of main.querySelectorAll("pre")) {
+    if (e.closest("mjx-container")) continue;
+    if (e.scrollWidth > e.clientWidth + 1) over.push(["block", where(e)]);
+  }
+  for (const e of main.querySelectorAll("table")) {
+    if (e.getBoundingClientRect().right > limit) over.push(["table", where(e)]);
+  }
+  for (const e of main.querySelectorAll("mjx-container[display='true'], mjx-container[display]")) {
+    const box = e.getBoundingClientRect(), inner = e.firstElementChild ? e.firstElementChild.getBoundingClientRect() : box;
+    if (inner.right > limit || box.right > limit || e.scrollWidth > e.clientWidth + 1) over.push(["equation", where(e)]);
+  }
+  const figures = [...main.querySelectorAll("img")].map(i => [i.getAttribute("src"), i.getAttribute("alt") || ""]);
+  document.getElementById("out").textContent = JSON.stringify({over, figures, column: column.clientWidth});
+};
+</script></body></html>"""
+
+
+def measure_page(chromium, book_url, page, folder):
+    "Overflowing blocks, tables and equations of one page at 1280 px: {'over': [[kind, text]], 'figures', 'column'}."
+    (Path(folder) / "measure.html").write_text(MEASURE.replace("PAGE", f"/{page}"))
+    dom, _ = open_page(chromium, f"{book_url}/_measure/measure.html")
+    found = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)
+    text = found[1].replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return json.loads(text)
+
+
+@pytest.fixture(scope="module")
+def measured_book(book):
+    "The built book with the measuring page beside it (removed after the tests)."
+    folder = HTML / "_measure"
+    folder.mkdir(exist_ok=True)
+    yield book, folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_width_check_catches_a_wide_block(chromium, measured_book):
+    "The measurement can fail: a page with a 300-column code line and a wide equation is caught."
+    book, folder = measured_book
+    (folder / "wide.html").write_text("<html><body><main><article style='width:700px'><pre>" + "x" * 300 +
+                                      "</pre><table><tr><td style='width:2000px'>t</td></tr></table></article></main></body></html>")
+    result = measure_page(chromium, book, "_measure/wide.html", folder)
+    assert [k for k, _ in result["over"]] == ["block", "table"], result
+
+
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_fits_at_1280_px(chromium, measured_book, page):
+    "No code, output or table block wider than its box, no display equation past the text column; figures have alt text."
+    book, folder = measured_book
+    result = measure_page(chromium, book, page, folder)
+    assert result["column"] > 500, result
+    assert not result["over"], f"{page}: {len(result['over'])} blocks wider than the column: {result['over'][:8]}"
+    assert all(alt and not alt.endswith((".png", ".svg")) for _, alt in result["figures"]), result["figures"]
+
+
+VIEW = """<!doctype html><html><body><iframe id="f" src="PAGE" style="width:1280px;height:1000px;border:0"></iframe>
+<pre id="out">pending</pre><script>
+const f = document.getElementById("f");
+f.onload = async () => {
+  await new Promise(r => setTimeout(r, 500));
+  const d = f.contentDocument, view = d.querySelector(".attention-view"), out = {};
+  if (view) {
+    out.ready = view.dataset.ready; out.layers = view.querySelector(".av-layer").options.length;
+    out.heads = view.querySelector(".av-head").options.length; out.all = +view.dataset.lines;
+    const q = view.querySelectorAll(".av-query")[3];
+    q.dispatchEvent(new MouseEvent("mouseover")); out.hovered = +view.dataset.lines;
+    out.weights = [...view.querySelectorAll(".av-line")].map(l => +l.dataset.weight);
+    view.querySelectorAll(".av-query")[3].dispatchEvent(new MouseEvent("mouseout")); out.after = +view.dataset.lines;
+    const layer = view.querySelector(".av-layer"); layer.value = "5"; layer.dispatchEvent(new Event("change"));
+    out.layer5 = +view.dataset.lines;
+  }
+  document.getElementById("out").textContent = JSON.stringify(out);
+};
+</script></body></html>"""
+
+
+def test_attention_view_works_in_the_page(chromium, measured_book):
+    "Chapter 6's interactive head view: layers and heads to pick, and hovering a token shows only its own lines."
+    book, folder = measured_book
+    (folder / "view.html").write_text(VIEW.replace("PAGE", "/nbs/06_pretrained.html"))
+    dom, urls = open_page(chromium, f"{book}/_measure/view.html")
+    assert not outside(urls)
+    text = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)[1].replace("&quot;", '"')
+    view = json.loads(text)
+    assert view.get("ready") == "1", view
+    assert view["layers"] == 6 and view["heads"] == 12
+    assert 0 < view["hovered"] < view["all"] and view["after"] == view["all"] and view["layer5"] > 0
+    assert all(0.01 < w <= 1 for w in view["weights"]) and 0.8 < sum(view["weights"]) <= 1.0001   # one query's row (lines above 0.01)

@@ -577,7 +577,7 @@ model = BertForSequenceClassification(BertConfig(vocab_size=211, hidden_size=16,
     num_attention_heads=2, intermediate_size=16, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
     labels=["a", "b"])
 rows = []
-model.bert.embeddings.register_forward_hook(lambda m, i, o: rows.append(o.shape[0]))
+model.bert.register_forward_pre_hook(lambda m, a, k: rows.append(k["input_ids"].shape[0]), with_kwargs=True)
 records = fit(model, data, FinetuneConfig(epochs=1, batch_size=8, log_every=1), progress=False)
 joined = dist.is_initialized()
 rank, world = (dist.get_rank(), dist.get_world_size()) if joined else (0, 1)

@@ -364,7 +364,9 @@ def test_outputs_shapes_and_contents():
     assert out.last_hidden_state.shape == (3, 9, 24) and out.pooler_output.shape == (3, 24)
     assert len(out.hidden_states) == 3 and len(out.attentions) == 2
     assert out.hidden_states[-1] is out.last_hidden_state
-    torch.testing.assert_close(out.hidden_states[0], model.embeddings(ids))
+    keep = mask.bool()                                       # the default path leaves zeros at padding
+    torch.testing.assert_close(out.hidden_states[0][keep], model.embeddings(ids)[keep])
+    assert (out.hidden_states[0][~keep] == 0).all() and (out.last_hidden_state[~keep] == 0).all()
     for a in out.attentions:
         assert a.shape == (3, 4, 9, 9)
         torch.testing.assert_close(a.sum(-1), torch.ones(3, 4, 9))

@@ -425,8 +425,22 @@ def test_question_answering_parity(minilm, tok, sentences):
     start = torch.stack([torch.randint(1, int(n), (1,), generator=torch.Generator().manual_seed(i))[0]
                          for i, n in enumerate(lengths)])
     end = torch.minimum(start + 2, lengths - 1)
-    assert_parity(ours, theirs, {**enc, "start_positions": start, "end_positions": end},
-                  lambda o: {"start_logits": o.start_logits[real], "end_logits": o.end_logits[real], "loss": o.loss})
+    inputs = {**enc, "start_positions": start, "end_positions": end}
+    # the loss over the real tokens (padding is no answer), computed here from each model's logits
+    assert_parity(ours, theirs, inputs,
+                  lambda o: {"start_logits": o.start_logits[real], "end_logits": o.end_logits[real],
+                             "loss": (real_tokens_ce(o.start_logits, start, real) + real_tokens_ce(o.end_logits, end, real)) / 2})
+    with torch.no_grad():
+        out = ours(**inputs)
+    torch.testing.assert_close(out.loss, (real_tokens_ce(out.start_logits, start, real)
+                                          + real_tokens_ce(out.end_logits, end, real)) / 2)
+
+
+def real_tokens_ce(logits, target, real, ignore=None):
+    "Cross-entropy of logits (B, T) over the real tokens only; rows whose target is `ignore` are left out."
+    z = logits.masked_fill(~real, float("-inf"))
+    rows = torch.ones_like(target, dtype=torch.bool) if ignore is None else target != ignore
+    return -z[rows].log_softmax(-1).gather(1, target[rows, None]).mean()
 
 
 def test_positions_past_the_sequence_are_ignored_as_transformers_bad_ones_refused(minilm, tok, sentences):
@@ -439,8 +453,11 @@ def test_positions_past_the_sequence_are_ignored_as_transformers_bad_ones_refuse
     enc = tok(sentences[:3], padding=True, return_tensors="pt")
     T = enc["input_ids"].shape[1]
     positions = {"start_positions": torch.tensor([1, T, T + 7]), "end_positions": torch.tensor([2, 3, T])}
+    real = enc["attention_mask"].bool()
     with torch.no_grad():
-        ours, ref = qa(**enc, **positions).loss, theirs(**enc, **positions).loss
+        ours, t = qa(**enc, **positions).loss, theirs(**enc)
+    s, e = positions["start_positions"].clamp(max=T), positions["end_positions"].clamp(max=T)   # T: ignored
+    ref = (real_tokens_ce(t.start_logits, s, real, ignore=T) + real_tokens_ce(t.end_logits, e, real, ignore=T)) / 2
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="start_positions contains -1"):
         qa(**enc, start_positions=torch.tensor([0, -1, 1]), end_positions=torch.tensor([0, 1, 1]))
