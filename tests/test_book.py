@@ -53,6 +53,7 @@ def open_page(chromium, url):
         netlog = Path(tmp) / "net.json"
         cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+               "--disable-features=AutofillServerCommunication",       # a page's <select> would ask the browser's service
                f"--user-data-dir={tmp}/profile", f"--log-net-log={netlog}", "--virtual-time-budget=15000",
                "--dump-dom", url]
         dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
@@ -147,7 +148,7 @@ def test_width_check_catches_a_wide_block(chromium, measured_book):
     "The measurement can fail: a page with a 300-column code line and a wide equation is caught."
     book, folder = measured_book
     (folder / "wide.html").write_text("<html><body><main><article style='width:700px'><pre>" + "x" * 300 +
-                                      "</pre><table><tr><td style='width:2000px'>t</td></tr></table></article></main></body></html>")
+                                      "</pre><table style='width:2000px'><tr><td>t</td></tr></table></article></main></body></html>")
     result = measure_page(chromium, book, "_measure/wide.html", folder)
     assert [k for k, _ in result["over"]] == ["block", "table"], result
 
@@ -194,4 +195,4 @@ def test_attention_view_works_in_the_page(chromium, measured_book):
     assert view.get("ready") == "1", view
     assert view["layers"] == 6 and view["heads"] == 12
     assert 0 < view["hovered"] < view["all"] and view["after"] == view["all"] and view["layer5"] > 0
-    assert all(0.01 < w <= 1 for w in view["weights"]) and 0.8 < sum(view["weights"]) <= 1.0001   # one query's row (lines above 0.01)
+    assert all(0.01 < w <= 1 for w in view["weights"]) and 0.8 < sum(view["weights"]) < 1.01   # one query's row: lines above 0.01, 3 decimals

@@ -85,6 +85,25 @@ def book_sources():
         yield p.name, p.read_text()
 
 
+def plot_figures():
+    "(page, name, caption, alt) of every code cell whose output MyST-NB shows as a figure (its mystnb metadata)."
+    for p in sorted((ROOT / "nbs").glob("*.ipynb")):
+        for c in json.loads(p.read_text())["cells"]:
+            meta = c.get("metadata", {}).get("mystnb", {})
+            if "figure" in meta:
+                yield p.name, meta["figure"].get("name", ""), meta["figure"].get("caption", ""), meta.get("image", {}).get("alt", "")
+
+
+def test_every_plot_is_a_captioned_figure():
+    "Every cell that draws an image is a numbered figure with a caption and alt text (not the file's path)."
+    for p in sorted((ROOT / "nbs").glob("*.ipynb")):
+        for c in json.loads(p.read_text())["cells"]:
+            if c["cell_type"] == "code" and any("image/png" in o.get("data", {}) for o in c.get("outputs", [])):
+                meta = c.get("metadata", {}).get("mystnb", {})
+                assert meta.get("figure", {}).get("caption") and meta.get("image", {}).get("alt"), \
+                    f"{p.name}: a plot without caption or alt text: {''.join(c['source'])[:80]!r}"
+
+
 FIGURE = re.compile(r"^(`{3,})\{figure\}[ \t]*(\S*)[ \t]*\n(.*?)^\1[ \t]*$", re.M | re.S)
 
 
@@ -120,6 +139,11 @@ def test_every_figure_names_a_file_and_has_alt_text_and_a_caption():
             assert caption, f"{page}: figure {file} has no caption"
             names.add(opts.get("name"))
     assert {"figures/stack.svg", "figures/embeddings.svg", "figures/multihead.svg", "figures/masking.svg"} <= set(found)
+    plots = list(plot_figures())
+    for page, name, caption, alt in plots:                 # the notebooks' plots: MyST-NB figures of cell metadata
+        assert caption.strip() and alt.strip() and not alt.endswith((".png", ".svg")), (page, name)
+        names.add(name)
+    assert len(plots) >= 18
     unknown = sorted((p, r) for p, r in refs if r.startswith("fig-") and r not in names)
     assert not unknown, f"{{numref}} to figures that no page defines: {unknown}"
 
