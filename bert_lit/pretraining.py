@@ -29,7 +29,7 @@ from torch import nn
 
 from .data import atomic_write, pretraining_corpus, remove_temp_files, sha256_of, split_of, text_documents
 from .encoder import (ACT2FN, BertConfig, BertEncoder, BertLayer, BertModel, BertPreTrainedModel,
-                              ModelOutput)
+                              ModelOutput, _skips_padding)
 from .training import (TrainingRun, build_optimizer, data_parallel, fingerprint, finish_process, grad_scaler,
                                load_training_state, precision_dtype, rank_and_world, restore_training_state,
                                run_settings, save_training_state, to_device, weighted_step)
@@ -607,8 +607,8 @@ def pretraining_flops(config, batch):
     "FLOPs of one forward and backward pass of BertForPreTraining on `batch` (matrix products only)."
     B, T = batch["input_ids"].shape
     D, I, L, V = config.hidden_size, config.intermediate_size, config.num_hidden_layers, config.vocab_size
-    packed = ("attention_mask" in batch and config.extra.get("skip_padding", True)   # chapter 11's default path,
-              and not config.extra.get("pre_layer_norm"))                          # not taken by pre-LN models
+    packed = ("attention_mask" in batch and _skips_padding(config)          # chapter 11's default path, which
+              and not config.extra.get("pre_layer_norm"))                    # a pre-LN encoder does not take
     N = int(batch["attention_mask"].sum()) if packed else B * T          # positions the token-wise products see
     per_token = L * (2 * 4 * D * D + 2 * 2 * D * I)                       # Q K V W^O; W_1 W_2
     attention = B * T * L * 2 * 2 * T * D                                 # QK^T and PV, on the (B, T) rectangle

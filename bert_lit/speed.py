@@ -141,10 +141,10 @@ def quantize_int8(model, per_channel=True):
     if any(p.dtype != torch.float32 for p in model.parameters()):
         raise ValueError("quantize a float32 model (model.float()); int8 replaces float32 weights")
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
-    encoder = model.bert.encoder if hasattr(model, "bert") else model.encoder
-    prefix = "bert.encoder." if hasattr(model, "bert") else "encoder."
+    encoder = "bert.encoder" if hasattr(model, "bert") else "encoder"          # a head's encoder, or the model's
     qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
-    names = {prefix + n: qconfig for n, m in encoder.named_modules() if isinstance(m, torch.nn.Linear)}
+    names = {f"{encoder}.{n}": qconfig for n, m in model.get_submodule(encoder).named_modules()
+             if isinstance(m, torch.nn.Linear)}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*deprecated")          # torch.ao.quantization: see the text
         quantized = quantize_dynamic(copy.deepcopy(model).eval(), names, dtype=torch.qint8)
