@@ -16,7 +16,8 @@ __all__ = ['ARTEFACTS', 'UNIVERSAL_TAGS', 'VADER_DOMAINS', 'MINILM_FILES', 'PRET
            'coarse_tag', 'detokenize', 'TaggedSentence', 'BrownDocument', 'brown', 'Address', 'sotu', 'strip_wikitext',
            'Article', 'wiki_sample', 'RatedSentence', 'vader_sentences', 'Answer', 'SquadExample', 'squad_fixture',
            'minilm_checkpoint', 'Document', 'pretraining_corpus', 'text_files', 'text_documents', 'split_of',
-           'document_key', 'split', 'NamedDataset', 'dataset_names', 'dataset_files', 'jsonl_text', 'conll_text']
+           'document_key', 'split', 'NamedDataset', 'dataset_names', 'dataset_files', 'jsonl_text', 'conll_text',
+           'Table']
 
 # %% ../nbs/00_data.ipynb #caaed3da
 @dataclass(frozen=True)
@@ -789,6 +790,25 @@ DATASETS.update({
                                          {"label_column": "rating", "regression": True}),
     "pos": NamedDataset("token-classification", ".conll", _pos_parts, "Brown words and their coarse tags"),
 })
+
+# %% ../nbs/00_data.ipynb #9015c659
+class Table:
+    "A results table: a header and rows, shown as Markdown (a rendered table in the book, the same text elsewhere)."
+    def __init__(self, header, rows, align=None):
+        self.header, self.rows = [str(h) for h in header], [[str(x) for x in r] for r in rows]
+        self.align = align or "l" + "r" * (len(self.header) - 1)        # l, r or c per column: text left, numbers right
+        n, lengths = len(self.header), sorted({len(r) for r in self.rows})
+        if lengths not in ([], [n]) or len(self.align) != n or set(self.align) - set("lrc"):
+            raise ValueError(f"a table of {n} columns needs {n} values in every row and one of l, r, c per column in "
+                             f"align; got rows of {lengths} values and align={self.align!r}")
+
+    def markdown(self) -> str:
+        cell = lambda x: x.replace("|", "\\|").replace("\n", " ")          # a | or a line break would end the cell
+        rule = {"l": ":--", "r": "--:", "c": ":-:"}
+        lines = [self.header, [rule[a] for a in self.align], *self.rows]
+        return "\n".join("| " + " | ".join(cell(x) if k != 1 else x for x in r) + " |" for k, r in enumerate(lines))
+
+    _repr_markdown_ = __repr__ = markdown
 
 # %% ../nbs/00_data.ipynb #094bb2d3
 LICENCES = {"brown": "redistribution permitted", "sotu": "public domain", "wiki": "CC BY-SA",

@@ -1,5 +1,5 @@
 """The built book, opened in a real (headless) browser: pages exist, maths rendered, nothing fetched from outside."""
-import contextlib, functools, http.server, json, re, shutil, subprocess, sys, tempfile, threading
+import contextlib, functools, html, http.server, json, re, shutil, subprocess, sys, tempfile, threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -161,6 +161,51 @@ def test_page_fits_at_1280_px(chromium, measured_book, page):
     assert result["column"] > 500, result
     assert not result["over"], f"{page}: {len(result['over'])} blocks wider than the column: {result['over'][:8]}"
     assert all(alt and not alt.endswith((".png", ".svg")) for _, alt in result["figures"]), result["figures"]
+
+
+@pytest.mark.parametrize("page", [p for p in toc_pages() if p[4:6].isdigit()])
+def test_solutions_are_folded_and_tables_are_tables(page):
+    "Each chapter's solutions sit in folded cells (a reader opens them), and its results tables render as HTML tables."
+    text = (HTML / page).read_text()
+    cells = text.split('<div class="cell ')[1:]                   # each cell's classes, then its HTML up to the next cell
+    solutions = [c.split('"', 1)[0] for c in cells if re.search(r'<span class="c1"># Solution\b', c)]
+    if re.search(r"<h2>[^<]*Exercise", text):
+        assert solutions and all("tag_hide-cell" in t for t in solutions), (page, solutions)
+    outputs = [html_text(pre) for c in cells for out in c.split('class="cell_output')[1:]
+               for pre in re.findall(r"<pre>(.*?)</pre>", out, re.S)]
+    monospace = [o for o in outputs if results_table_in_text(o)]
+    assert not monospace, f"{page}: {len(monospace)} results tables printed as text, e.g. {monospace[0][:300]}"
+
+
+NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+(e[-+]?\d+)?(%|s|sd)?$")
+
+
+def html_text(fragment):
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def results_table_in_text(text) -> bool:
+    "Four or more consecutive lines that each hold a row of numbers in columns: a table printed as text."
+    run = 0
+    for line in filter(str.strip, text.splitlines()):
+        fields, tokens = re.split(r"\s{2,}", line.strip()), [t.strip("(),") for t in line.split()]
+        numeric = sum(bool(NUMBER.match(t)) for t in tokens)
+        row = (len(fields) >= 3 and numeric >= 3) or (len(fields) >= 4 and sum(bool(NUMBER.match(f)) for f in fields) >= 2)
+        run = run + 1 if row else 0
+        if run >= 4:
+            return True
+    return False
+
+
+def test_table_check_catches_a_printed_table():
+    "The check above can fail: the ablation table as chapter 8 printed it before, and not a list of tokens."
+    printed = """recipe          accuracy  vs reference  steps     tokens   change
+lr 2e-3            0.125      +17.1 sd    806  3,057,899   peak learning rate 2e-3
+batch 16           0.124      +15.3 sd   1614  3,061,817   16 sequences per step
+budget recipe      0.115       +5.0 sd    686  2,639,603   no NSP, no dropout
+no dropout         0.113       +1.9 sd    806  3,057,899   dropout 0 instead of 0.1"""
+    assert results_table_in_text(printed)
+    assert not results_table_in_text("['un', '##aff', '##able']\n" * 6)
 
 
 VIEW = """<!doctype html><html><body><iframe id="f" src="PAGE" style="width:1280px;height:1000px;border:0"></iframe>

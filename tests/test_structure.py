@@ -81,3 +81,27 @@ def test_export_cells_are_small_and_each_is_shown_and_tested(nb):
         if len(following) < 1 or not any("assert" in f for f in following):
             untested.append(i)
     assert not untested, f"{nb.name}: export cells (code-cell index) not followed by a demonstration and a test: {untested}"
+
+
+def test_nbdev_clean_keeps_the_books_cell_metadata():
+    "nbdev splits allowed_cell_metadata_keys on whitespace: 'tags, mystnb' kept mystnb and dropped the tags."
+    from nbdev.clean import clean_nb
+    from nbdev.config import get_config
+    keys = get_config(path=ROOT).get("allowed_cell_metadata_keys").split()
+    cell = {"cell_type": "code", "execution_count": 3, "id": "x", "outputs": [], "source": ["1"],
+            "metadata": {"tags": ["hide-cell"], "mystnb": {"figure": {"name": "fig-x"}}, "scrolled": True}}
+    nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    clean_nb(nb, allowed_cell_metadata_keys=keys)
+    assert cell["metadata"] == {"tags": ["hide-cell"], "mystnb": {"figure": {"name": "fig-x"}}}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solutions_and_plotting_code_are_collapsed(nb):
+    "An exercise's solution folds away whole (hide-cell); a figure's plotting code folds away, the figure stays."
+    cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    for c in cells:
+        tags, text = c["metadata"].get("tags", []), "".join(c["source"])
+        if text.startswith("# Solution"):
+            assert "hide-cell" in tags, f"{nb.name}: {text.splitlines()[0]!r} is not collapsed"
+        if "figure" in c["metadata"].get("mystnb", {}):
+            assert "hide-input" in tags, f"{nb.name}: the code of {c['metadata']['mystnb']['figure']['name']} shows"
