@@ -1,4 +1,4 @@
-"""Learning-rate sweeps and learning curves of fine-tuning, as mean ± sd over seeds (chapter 9's results).
+"""Learning-rate sweeps and learning curves of fine-tuning, as mean ± sd over seeds (chapter 8.8's results).
 
 Every run fine-tunes one head (bert_lit.finetuning: TASKS, task_model, fit) and appends one JSON line to --out;
 re-running the same command skips the runs already there, so a killed grid resumes where it stopped.
