@@ -806,7 +806,7 @@ class Table:
         cell = lambda x: x.replace("|", "\\|").replace("\n", " ")          # a | or a line break would end the cell
         rule = {"l": ":--", "r": "--:", "c": ":-:"}
         lines = [self.header, [rule[a] for a in self.align], *self.rows]
-        return "\n".join("| " + " | ".join(cell(x) if k != 1 else x for x in r) + " |" for k, r in enumerate(lines))
+        return "\n".join("| " + " | ".join(map(cell, r)) + " |" for r in lines)
 
     _repr_markdown_ = __repr__ = markdown
 
